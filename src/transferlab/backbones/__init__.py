@@ -1,0 +1,23 @@
+"""Named ImageNet CNNs behind one interface, with weights resolution and preprocessing."""
+
+from .backbone import Backbone
+from .factory import create_backbone
+from .preprocessing import Preprocessing
+from .registry import BackboneSpec, get_backbone_spec, list_backbones, register_backbone
+from .taps import capture, forward_until, resolve_layer
+from .weights import offline_weights_available, read_state_dict
+
+__all__ = [
+    "Backbone",
+    "BackboneSpec",
+    "Preprocessing",
+    "capture",
+    "create_backbone",
+    "forward_until",
+    "get_backbone_spec",
+    "list_backbones",
+    "offline_weights_available",
+    "read_state_dict",
+    "register_backbone",
+    "resolve_layer",
+]
