@@ -1,0 +1,105 @@
+"""Run configuration as frozen dataclasses, saved as YAML in every run directory."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import yaml
+
+from .errors import TransferlabError
+
+STRATEGIES = ("linear", "features", "finetune", "scratch")
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
+SCHEDULES = ("cosine", "onecycle", "step", "constant")
+NORMALISATIONS = ("backbone", "0-1", "dataset")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run. `None` means: the strategy's default.
+
+    Attributes mirror `transferlab train` flags; see `transferlab train --help`.
+    """
+
+    data: str
+    strategy: str = "linear"
+    backbone: str = "efficientnet_lite0"
+    weights: str = "imagenet"
+    model: str | None = None  # scratch: a spec string or recipe name
+    input_size: int | None = None
+    layer: str | None = None
+    # optimisation
+    epochs: int | None = None
+    head_epochs: int | None = None
+    batch_size: int = 32
+    lr: float | None = None
+    optimizer: str = "adamw"
+    schedule: str = "cosine"
+    weight_decay: float | None = None
+    label_smoothing: float = 0.0
+    class_weights: bool = False
+    l1: float = 0.0
+    max_norm: float | None = None
+    dropout: float = 0.5
+    hidden: int = 256
+    patience: int = 5
+    # linear probe
+    probe: str = "logistic"
+    # fine-tuning
+    unfreeze: int = 2
+    unfreeze_from: str | None = None
+    lr_mult: float = 0.5
+    bn_policy: str = "frozen"
+    # data
+    normalisation: str = "backbone"
+    augment: str | None = None
+    val_fraction: float = 0.2
+    seed: int = 0
+    device: str = "auto"
+    workers: int = 0
+
+    def __post_init__(self) -> None:
+        _check_choice("strategy", self.strategy, STRATEGIES)
+        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        _check_choice("schedule", self.schedule, SCHEDULES)
+        _check_choice("normalisation", self.normalisation, NORMALISATIONS)
+        _check_choice("probe", self.probe, ("logistic", "svm"))
+        _check_choice("bn_policy", self.bn_policy, ("frozen", "train"))
+        if not 0.0 < self.val_fraction < 1.0:
+            raise TransferlabError(f"val_fraction must be between 0 and 1, not {self.val_fraction}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise TransferlabError(f"dropout must be in [0, 1), not {self.dropout}")
+        if self.batch_size < 1:
+            raise TransferlabError(f"batch_size must be at least 1, not {self.batch_size}")
+
+    def replace(self, **changes) -> "TrainConfig":
+        """A copy with `changes` applied (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def save(self, path: Path) -> None:
+        """Write as YAML (atomically)."""
+        from .paths import atomic_write_text
+
+        atomic_write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+    @classmethod
+    def load(cls, path: Path) -> "TrainConfig":
+        """Read a YAML file written by `save` (unknown keys are an error)."""
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise TransferlabError(f"{path}: unknown config keys {unknown}")
+        return cls(**data)
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        from .errors import unknown_name
+
+        raise unknown_name(name, value, choices)

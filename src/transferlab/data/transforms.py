@@ -1,0 +1,44 @@
+"""Tensor transforms on decoded uint8 images: eval crop + normalise, and training augmentation."""
+
+from __future__ import annotations
+
+import torch
+from torchvision.transforms import v2
+from torchvision.transforms.v2 import functional as F
+
+from ..backbones.preprocessing import Preprocessing
+
+_INTERPOLATION = {
+    "bicubic": v2.InterpolationMode.BICUBIC,
+    "bilinear": v2.InterpolationMode.BILINEAR,
+    "nearest": v2.InterpolationMode.NEAREST,
+}
+
+
+def interpolation_mode(name: str) -> v2.InterpolationMode:
+    """torchvision's interpolation enum for a preprocessing name."""
+    return _INTERPOLATION[name]
+
+
+def eval_transform(pre: Preprocessing) -> v2.Compose:
+    """uint8 (3, H, W) -> normalised float (C, S, S): shorter side to resize size, centre crop."""
+    return v2.Compose(
+        [
+            v2.Resize(pre.resize_size, interpolation=interpolation_mode(pre.interpolation), antialias=True),
+            v2.CenterCrop(pre.input_size),
+            *to_model_input(pre),
+        ]
+    )
+
+
+def to_model_input(pre: Preprocessing) -> list:
+    """The last steps of every pipeline: channels as the model expects, float, normalised."""
+    steps = [v2.Grayscale(1)] if len(pre.mean) == 1 else []
+    return steps + [v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(pre.mean), list(pre.std))]
+
+
+def normalise(batch: torch.Tensor, pre: Preprocessing) -> torch.Tensor:
+    """Float or uint8 batch (B, 3, S, S) -> normalised float batch."""
+    if batch.dtype == torch.uint8:
+        batch = batch.float().div_(255.0)
+    return F.normalize(batch, list(pre.mean), list(pre.std))

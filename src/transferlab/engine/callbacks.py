@@ -1,0 +1,93 @@
+"""Trainer callbacks: progress bar, CSV log, best checkpoint, resumable state, early stopping."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from ..paths import atomic_write_text
+from .checkpoint import save_training_state, save_weights
+
+log = logging.getLogger(__name__)
+
+CSV_COLUMNS = ("epoch", "phase", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")
+
+
+class ProgressBar:
+    """A tqdm bar per epoch with running loss and accuracy (the CLI switches it on)."""
+
+    def __init__(self, steps_per_epoch: int, enabled: bool = True):
+        self.steps = steps_per_epoch
+        self.enabled = enabled
+        self.bar = None
+
+    def on_batch_end(self, trainer, loss: float, acc: float) -> None:
+        if self.bar is None:
+            epoch = trainer.state["epoch"] + 2
+            self.bar = tqdm(total=self.steps, desc=f"epoch {epoch}", unit="batch", disable=not self.enabled, leave=False)
+        self.bar.update(1)
+        self.bar.set_postfix(loss=f"{loss:.4f}", acc=f"{acc:.3f}")
+
+    def on_epoch_end(self, trainer, row: dict) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+        log.info(
+            "epoch %d [%s] train loss %.4f acc %.4f | val loss %.4f acc %.4f | %.1fs",
+            row["epoch"] + 1, row["phase"], row["train_loss"], row["train_acc"], row["val_loss"], row["val_acc"],
+            row["seconds"],
+        )
+
+
+class CSVLogger:
+    """Rewrites `metrics.csv` (atomically) with every epoch so far, across phases."""
+
+    def __init__(self, path: Path, earlier_rows: list[dict] | None = None):
+        self.path = path
+        self.earlier = list(earlier_rows or [])
+
+    def on_epoch_end(self, trainer, row: dict) -> None:
+        rows = self.earlier + trainer.state["history"]
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write_text(self.path, buffer.getvalue())
+
+
+class BestCheckpoint:
+    """Saves the model's weights whenever validation accuracy improves."""
+
+    def __init__(self, path: Path, metadata: dict[str, str] | None = None):
+        self.path = path
+        self.metadata = metadata
+
+    def on_epoch_end(self, trainer, row: dict) -> None:
+        if row["improved"]:
+            save_weights(trainer.model, self.path, self.metadata)
+
+
+class ResumableState:
+    """Saves model, optimizer, RNG and trainer state after every epoch, for `--resume`."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def on_epoch_end(self, trainer, row: dict) -> None:
+        save_training_state(self.path, trainer.model, trainer.optimizer, trainer.state)
+
+
+class EarlyStopping:
+    """Stops when validation accuracy has not improved for `patience` epochs."""
+
+    def __init__(self, patience: int):
+        self.patience = patience
+
+    def on_epoch_end(self, trainer, row: dict) -> None:
+        if self.patience > 0 and trainer.state["bad_epochs"] >= self.patience:
+            log.info("early stop: no improvement for %d epochs", self.patience)
+            trainer.should_stop = True

@@ -1,0 +1,15 @@
+"""Feature extraction with an on-disk cache, and linear probes on the features."""
+
+from .cache import FeatureSet, cached_features, feature_key
+from .extract import extract_features
+from .probes import ProbeResult, fit_probe, probe_to_head
+
+__all__ = [
+    "FeatureSet",
+    "ProbeResult",
+    "cached_features",
+    "extract_features",
+    "feature_key",
+    "fit_probe",
+    "probe_to_head",
+]

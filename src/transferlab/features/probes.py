@@ -1,0 +1,73 @@
+"""Linear probes on cached features (scikit-learn), with C chosen on validation data."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import LinearSVC
+
+from ..models.heads import Head
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CS = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """The chosen probe and the validation accuracy of every C tried."""
+
+    pipeline: Pipeline
+    C: float
+    val_accuracy: float
+    scores: dict[float, float]
+
+
+def make_probe(kind: str, C: float, seed: int = 0) -> Pipeline:
+    """Standardise, then logistic regression or a linear SVM."""
+    if kind == "svm":
+        estimator = LinearSVC(C=C, max_iter=5000, random_state=seed)
+    else:
+        estimator = LogisticRegression(C=C, max_iter=3000, random_state=seed)
+    return make_pipeline(StandardScaler(), estimator)
+
+
+def fit_probe(
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    val_x: np.ndarray,
+    val_y: np.ndarray,
+    kind: str = "logistic",
+    Cs: tuple[float, ...] = DEFAULT_CS,
+    seed: int = 0,
+) -> ProbeResult:
+    """Fit one probe per C on train, keep the best on validation (ties: the stronger regularisation)."""
+    scores, best = {}, None
+    for C in Cs:
+        pipeline = make_probe(kind, C, seed).fit(train_x, train_y)
+        scores[C] = float((pipeline.predict(val_x) == val_y).mean())
+        log.info("probe %s C=%g: val accuracy %.4f", kind, C, scores[C])
+        if best is None or scores[C] > scores[best[0]]:
+            best = (C, pipeline)
+    return ProbeResult(best[1], best[0], scores[best[0]], scores)
+
+
+def probe_to_head(pipeline: Pipeline, num_classes: int) -> Head:
+    """The probe as a torch `Head` on raw features, with the standardisation folded in."""
+    scaler, estimator = pipeline[0], pipeline[-1]
+    weight = estimator.coef_ / scaler.scale_[None, :]  # (K or 1, C)
+    bias = estimator.intercept_ - weight @ scaler.mean_
+    if weight.shape[0] == 1 and num_classes == 2:  # binary: logit(1) - logit(0) = w.x + b
+        weight = np.concatenate([-weight / 2, weight / 2])
+        bias = np.concatenate([-bias / 2, bias / 2])
+    head = Head(weight.shape[1], num_classes, hidden=0, dropout=0.0)
+    with torch.no_grad():
+        head.classifier.weight.copy_(torch.as_tensor(weight, dtype=torch.float32))
+        head.classifier.bias.copy_(torch.as_tensor(bias, dtype=torch.float32))
+    return head

@@ -1,0 +1,74 @@
+"""A run's model on disk: `model.safetensors` (weights) + `model.json` (how to rebuild it)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..backbones import Preprocessing, create_backbone
+from ..engine.checkpoint import load_weights, save_weights
+from ..errors import TransferlabError
+from ..models.classifier import Classifier
+from ..models.heads import Head
+from ..paths import atomic_write_text
+from .scratch import build_scratch_classifier
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A trained classifier with its class names and input preprocessing."""
+
+    classifier: Classifier
+    classes: tuple[str, ...]
+    preprocessing: Preprocessing
+    description: dict
+
+
+def describe(classifier: Classifier, classes, strategy: str, model: str | None) -> dict:
+    """The JSON that rebuilds `classifier` with random weights before loading its safetensors."""
+    backbone = classifier.backbone
+    return {
+        "format": 1,
+        "strategy": strategy,
+        "backbone": backbone.name,
+        "model": model,
+        "weights_id": backbone.weights_id,
+        "input_size": backbone.input_size,
+        "layer": classifier.layer,
+        "head": classifier.head.config() if classifier.head is not None else None,
+        "classes": list(classes),
+        "preprocessing": classifier.preprocessing.to_dict(),
+    }
+
+
+def save_model(classifier: Classifier, out: Path, description: dict) -> None:
+    """Write model.safetensors and model.json into `out` (each atomically)."""
+    save_weights(classifier, out / "model.safetensors", {"transferlab": json.dumps(description)})
+    atomic_write_text(out / "model.json", json.dumps(description, indent=2))
+
+
+def load_model(run_dir: str | Path) -> LoadedModel:
+    """Rebuild and load the classifier saved in `run_dir`."""
+    run_dir = Path(run_dir)
+    meta_path, weights_path = run_dir / "model.json", run_dir / "model.safetensors"
+    if not meta_path.is_file() or not weights_path.is_file():
+        raise TransferlabError(f"{run_dir}: not a finished run (model.json/model.safetensors missing); train first")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise TransferlabError(f"{meta_path}: corrupt ({exc}); retrain the run") from None
+    classifier = _rebuild(meta)
+    load_weights(classifier, weights_path)
+    pre = Preprocessing.from_dict(meta["preprocessing"])
+    classifier.backbone.preprocessing = pre
+    return LoadedModel(classifier.eval(), tuple(meta["classes"]), pre, meta)
+
+
+def _rebuild(meta: dict) -> Classifier:
+    classes = meta["classes"]
+    if meta["head"] is None:
+        return build_scratch_classifier(meta["model"], meta["backbone"], len(classes), meta["input_size"])
+    backbone = create_backbone(meta["backbone"], "none", include_top=False, input_size=meta["input_size"])
+    backbone.weights_id = meta["weights_id"]
+    return Classifier(backbone, Head(**meta["head"]), meta["layer"])

@@ -1,0 +1,143 @@
+"""What every strategy shares: the run context, batching, optimisers, losses, preprocessing."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from ..backbones import Backbone, Preprocessing, create_backbone
+from ..config import TrainConfig
+from ..data import DataSplits, DecodedDataset
+from ..data.decode import decode_images
+from ..engine.callbacks import BestCheckpoint, CSVLogger, EarlyStopping, ProgressBar, ResumableState
+from ..models.classifier import Classifier
+
+log = logging.getLogger(__name__)
+
+SMALL_DATASET = 1000  # images; below this dataset statistics are a biased estimate (the notes)
+
+
+@dataclass
+class RunContext:
+    """One training run: its config, output folder, data and switches."""
+
+    config: TrainConfig
+    out: Path
+    splits: DataSplits
+    device: torch.device
+    progress: bool = False
+    resume: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    def path(self, name: str) -> Path:
+        return self.out / name
+
+
+@dataclass
+class StrategyOutcome:
+    """What a strategy hands back: the trained classifier and how it got there."""
+
+    classifier: Classifier
+    history: list[dict]
+    details: dict = field(default_factory=dict)
+
+
+def make_backbone(config: TrainConfig) -> Backbone:
+    """The config's backbone without its top (weights as configured)."""
+    return create_backbone(config.backbone, config.weights, include_top=False, input_size=config.input_size)
+
+
+def resolve_preprocessing(ctx: RunContext, base: Preprocessing) -> Preprocessing:
+    """Apply the config's input normalisation to the backbone's preprocessing."""
+    mode = ctx.config.normalisation
+    if mode == "backbone":
+        return base
+    if mode == "0-1":
+        return base.with_normalisation((0.0,) * len(base.mean), (1.0,) * len(base.std))
+    return base.with_normalisation(*_dataset_statistics(ctx, base))
+
+
+def _dataset_statistics(ctx: RunContext, pre: Preprocessing) -> tuple[list[float], list[float]]:
+    train = ctx.splits.train
+    if len(train) < SMALL_DATASET:
+        message = (
+            f"normalising with statistics of only {len(train)} training images: if they are not varied "
+            f"enough the mean/std are biased against real-world images (the notes' warning)"
+        )
+        log.warning(message)
+        ctx.notes.append(message)
+    rng = np.random.default_rng(ctx.config.seed)
+    sample = rng.choice(len(train), size=min(len(train), 500), replace=False)
+    decoded, _ = decode_images([train.paths[i] for i in sample], 64)
+    pixels = torch.cat([img.reshape(3, -1).float() / 255.0 for img in decoded.images], dim=1)
+    if len(pre.mean) == 1:
+        pixels = pixels.mean(0, keepdim=True)
+    return pixels.mean(1).tolist(), pixels.std(1).clamp_min(1e-3).tolist()
+
+
+def tensor_batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int) -> Callable[[int], DataLoader]:
+    """Epoch -> shuffled batches of in-memory tensors, the order fixed by `seed + epoch`."""
+    dataset = TensorDataset(torch.as_tensor(x), torch.as_tensor(y, dtype=torch.long))
+
+    def for_epoch(epoch: int) -> DataLoader:
+        generator = torch.Generator().manual_seed(seed + epoch)
+        return DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=generator)
+
+    return for_epoch
+
+
+def eval_tensor_batches(x: np.ndarray, y: np.ndarray, batch_size: int = 256) -> DataLoader:
+    """Batches in order, for evaluation."""
+    dataset = TensorDataset(torch.as_tensor(x), torch.as_tensor(y, dtype=torch.long))
+    return DataLoader(dataset, batch_size=batch_size, shuffle=False)
+
+
+def image_batches(images: Sequence[torch.Tensor], labels: Sequence[int], transform, batch_size: int,
+                  seed: int, workers: int = 0, shuffle: bool = True) -> Callable[[int], DataLoader]:
+    """Epoch -> batches of transformed decoded images, shuffled by `seed + epoch`."""
+    dataset = DecodedDataset(images, labels, transform)
+
+    def for_epoch(epoch: int) -> DataLoader:
+        generator = torch.Generator().manual_seed(seed + epoch)
+        return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator,
+                          num_workers=workers, drop_last=shuffle and len(dataset) > batch_size)
+
+    return for_epoch
+
+
+def make_optimizer(name: str, groups: list[dict], weight_decay: float) -> torch.optim.Optimizer:
+    """SGD (momentum 0.9), Adam, AdamW or RMSprop over parameter groups with their own `lr`."""
+    if name == "sgd":
+        return torch.optim.SGD(groups, momentum=0.9, weight_decay=weight_decay)
+    if name == "adam":
+        return torch.optim.Adam(groups, weight_decay=weight_decay)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(groups, weight_decay=weight_decay)
+    return torch.optim.AdamW(groups, weight_decay=weight_decay)
+
+
+def make_loss(config: TrainConfig, train_labels: Sequence[int], num_classes: int) -> nn.Module:
+    """Cross-entropy with optional label smoothing and balanced class weights."""
+    weight = None
+    if config.class_weights:
+        counts = np.bincount(np.asarray(train_labels), minlength=num_classes).astype(np.float64)
+        weight = torch.as_tensor(len(train_labels) / (num_classes * np.maximum(counts, 1)), dtype=torch.float32)
+    return nn.CrossEntropyLoss(weight=weight, label_smoothing=config.label_smoothing)
+
+
+def standard_callbacks(ctx: RunContext, steps_per_epoch: int, earlier_rows: list[dict] | None = None) -> list:
+    """Progress bar, metrics.csv, best checkpoint, resumable state, early stopping."""
+    return [
+        ProgressBar(steps_per_epoch, enabled=ctx.progress),
+        CSVLogger(ctx.path("metrics.csv"), earlier_rows),
+        BestCheckpoint(ctx.path("best.safetensors")),
+        ResumableState(ctx.path("state.safetensors")),
+        EarlyStopping(ctx.config.patience),
+    ]

@@ -1,0 +1,58 @@
+"""`finetune`: train the head on the frozen base, then unfreeze the last blocks with small rates.
+
+Phase 1 fits a linear head on cached features of the frozen base (exactly "train the head
+on a frozen base", in seconds). Phase 2 unfreezes the last N stage groups (or everything
+from a named layer) and trains them with the head, each shallower group at `lr_mult` times
+the rate of the group above it (discriminative rates). All groups exist from the start.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ..features import cached_features, fit_probe, probe_to_head
+from ..models.classifier import Classifier
+from ..models.freezing import freeze_except, trainable_groups
+from .common import RunContext, StrategyOutcome, make_backbone, resolve_preprocessing
+from .endtoend import decode_split, train_on_images
+
+log = logging.getLogger(__name__)
+
+
+def run_finetune(ctx: RunContext) -> StrategyOutcome:
+    config = ctx.config
+    backbone = make_backbone(config)
+    pre = backbone.preprocessing = resolve_preprocessing(ctx, backbone.preprocessing)
+    train = decode_split(ctx, ctx.splits.train, pre.resize_size, pre.interpolation)
+    val = decode_split(ctx, ctx.splits.val, pre.resize_size, pre.interpolation)
+    head, head_row = _phase_one(ctx, backbone, train, val)
+    classifier = Classifier(backbone, head)
+    groups = trainable_groups(backbone, config.unfreeze, config.unfreeze_from)
+    freeze_except(backbone, groups)
+    lr = config.lr or 2e-4
+    param_groups = [{"params": list(head.parameters()), "lr": lr, "name": "head"}]
+    named = dict(backbone.body.named_parameters())
+    for depth, group in enumerate(reversed(groups), start=1):
+        param_groups.append({"params": [named[n] for n in group.param_names],
+                             "lr": lr * config.lr_mult ** depth, "name": group.name})
+    log.info("fine-tuning %s with rates %s", [g["name"] for g in param_groups],
+             [f"{g['lr']:.2g}" for g in param_groups])
+    history = train_on_images(ctx, classifier, param_groups, train, val, config.epochs or 5, "finetune",
+                              config.augment or "light", config.bn_policy, earlier_rows=[head_row])
+    trainable = sum(p.numel() for p in classifier.parameters() if p.requires_grad)
+    details = {"unfrozen_groups": [g.name for g in groups], "trainable_params": trainable,
+               "phase1_val_acc": head_row["val_acc"], "group_lrs": {g["name"]: g["lr"] for g in param_groups}}
+    return StrategyOutcome(classifier, [head_row] + history, details)
+
+
+def _phase_one(ctx: RunContext, backbone, train, val):
+    """Linear head on the frozen base's cached features, C chosen on validation."""
+    pre = backbone.preprocessing
+    feats = {name: cached_features(backbone, images, None, pre, device=ctx.config.device,
+                                   progress=ctx.progress, decoded=decoded)
+             for name, images, (decoded, _) in (("train", ctx.splits.train, train), ("val", ctx.splits.val, val))}
+    probe = fit_probe(feats["train"].features, feats["train"].labels, feats["val"].features, feats["val"].labels,
+                      "logistic", seed=ctx.config.seed)
+    row = {"epoch": -1, "phase": "head", "train_loss": float("nan"), "train_acc": float("nan"),
+           "val_loss": float("nan"), "val_acc": probe.val_accuracy, "lr": float("nan"), "seconds": 0.0}
+    return probe_to_head(probe.pipeline, len(ctx.splits.classes)), row

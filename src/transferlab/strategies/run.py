@@ -1,0 +1,144 @@
+"""`train`: config -> run directory with model, metrics, curves, confusion matrix and summary."""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..config import TrainConfig
+from ..data import load_splits
+from ..engine.device import pick_device
+from ..errors import TransferlabError
+from ..evaluation import evaluate_predictions, top_losses
+from ..evaluation.predictions import predict_paths
+from ..features import cached_features
+from ..paths import atomic_write_text
+from ..viz.render import plot_confusion, plot_curves
+from .artifacts import describe, save_model
+from .common import RunContext, StrategyOutcome
+from .finetune import run_finetune
+from .linear import run_features, run_linear
+from .scratch import run_scratch
+
+log = logging.getLogger(__name__)
+
+STRATEGY_RUNNERS = {"linear": run_linear, "features": run_features, "finetune": run_finetune, "scratch": run_scratch}
+FROZEN_BASE = ("linear", "features")
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What `train` produced: where, and the headline numbers."""
+
+    out: Path
+    summary: dict
+
+    @property
+    def val_accuracy(self) -> float:
+        return self.summary["val"]["accuracy"]
+
+
+def train(config: TrainConfig, out: str | Path | None = None, progress: bool = False, resume: bool = False) -> TrainResult:
+    """Train a classifier as `config` says and write everything into a run directory.
+
+    Args:
+        config: the run's configuration.
+        out: run directory (default `runs/<data>-<strategy>`).
+        progress: show progress bars.
+        resume: continue the run in `out` from its last completed epoch.
+    """
+    started = time.perf_counter()
+    out = Path(out or Path("runs") / f"{Path(config.data).name}-{config.strategy}")
+    _prepare_out(out, config, resume)
+    torch.manual_seed(config.seed)
+    np.random.seed(config.seed)
+    splits = load_splits(config.data, config.val_fraction, config.seed)
+    ctx = RunContext(config, out, splits, pick_device(config.device), progress, resume)
+    outcome = STRATEGY_RUNNERS[config.strategy](ctx)
+    train_seconds = time.perf_counter() - started
+    summary = _finish(ctx, outcome, train_seconds)
+    summary["seconds"]["total"] = round(time.perf_counter() - started, 2)
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, default=_jsonable))
+    return TrainResult(out, summary)
+
+
+def _prepare_out(out: Path, config: TrainConfig, resume: bool) -> None:
+    config_path = out / "config.yaml"
+    if resume and config_path.is_file():
+        saved = TrainConfig.load(config_path)
+        if saved != config:
+            changed = sorted(k for k, v in config.to_dict().items() if saved.to_dict()[k] != v)
+            raise TransferlabError(f"{out}: --resume with a different config ({', '.join(changed)}); "
+                                   f"use the same options or another --out")
+    elif out.exists() and any(out.iterdir()):
+        raise TransferlabError(f"{out} already holds a run: pass --resume to continue it or choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    config.save(config_path)
+
+
+def _finish(ctx: RunContext, outcome: StrategyOutcome, train_seconds: float) -> dict:
+    classifier, classes = outcome.classifier, ctx.splits.classes
+    description = describe(classifier, classes, ctx.config.strategy, ctx.config.model)
+    save_model(classifier, ctx.out, description)
+    evaluations, eval_start = {}, time.perf_counter()
+    for name, images in (("val", ctx.splits.val), ("test", ctx.splits.test)):
+        if images is not None and len(images):
+            evaluations[name] = _evaluate(ctx, classifier, images)
+    val = evaluations["val"]
+    plot_confusion(val["result"].confusion, list(classes), ctx.path("confusion.png"))
+    if sum(1 for row in outcome.history if row["phase"] not in ("head", "linear")) >= 2:
+        plot_curves(_columns(outcome.history), ctx.path("curves.png"), title=f"{ctx.config.strategy} - {ctx.splits.name}")
+    return {
+        "strategy": ctx.config.strategy,
+        "backbone": classifier.backbone.name,
+        "weights": classifier.backbone.weights_id,
+        "layer": ctx.config.layer,
+        "epochs": sum(1 for row in outcome.history if row["epoch"] >= 0),
+        "best_val_accuracy": val["result"].accuracy,
+        "classes": list(classes),
+        "data": ctx.splits.summary(),
+        "details": outcome.details,
+        "notes": ctx.notes,
+        **{name: {**e["result"].to_dict(), "top_losses": e["top_losses"]} for name, e in evaluations.items()},
+        "seconds": {"train": round(train_seconds, 2), "evaluate": round(time.perf_counter() - eval_start, 2)},
+        "device": str(ctx.device),
+        "environment": {"torch": torch.__version__, "python": platform.python_version()},
+    }
+
+
+def _evaluate(ctx: RunContext, classifier, images) -> dict:
+    if ctx.config.strategy in FROZEN_BASE:
+        # The frozen base is unchanged: its cached features give the same outputs instantly.
+        feats = cached_features(classifier.backbone, images, classifier.layer, classifier.preprocessing,
+                                device=ctx.config.device)
+        with torch.no_grad():
+            classifier.head.eval()
+            probs = classifier.head(torch.as_tensor(feats.features)).softmax(1).numpy()
+        labels, paths = feats.labels, feats.paths
+    else:
+        probs, paths, _ = predict_paths(classifier, images.paths, classifier.preprocessing, device=ctx.config.device,
+                                        progress=ctx.progress)
+        label_of = dict(zip(images.paths, images.labels))
+        labels = np.array([label_of[p] for p in paths])
+    result = evaluate_predictions(labels, probs, list(ctx.splits.classes), list(paths))
+    return {"result": result, "top_losses": top_losses(labels, probs, list(paths), k=12)}
+
+
+def _columns(history: list[dict]) -> dict[str, list]:
+    rows = [row for row in history if row["epoch"] >= 0]
+    return {key: [row[key] for row in rows] for key in ("epoch", "phase", "train_loss", "train_acc", "val_loss", "val_acc")}
+
+
+def _jsonable(value):
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
