@@ -60,7 +60,8 @@ class Backbone(nn.Module):
         """Channels of `forward_features` (measured once on a small input)."""
         side = max(self.spec.min_input_size, 32)
         param = next(self.body.parameters())
-        probe = torch.zeros(1, 3, side, side, device=param.device, dtype=param.dtype)
+        channels = int(getattr(self.body, "in_chans", 3))
+        probe = torch.zeros(1, channels, side, side, device=param.device, dtype=param.dtype)
         was_training = self.body.training
         self.body.eval()
         with torch.no_grad():

@@ -1,0 +1,1 @@
+"""The `transferlab` command line: one thin module per subcommand (see `main.py`)."""

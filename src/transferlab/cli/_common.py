@@ -1,0 +1,111 @@
+"""Helpers shared by the subcommands: parser conventions, errors, progress bars, JSON."""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import sys
+from collections.abc import Callable, Iterable, Sequence
+
+from ..errors import TransferlabError
+
+PROG = "transferlab"
+EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (exit 2) that suggest close matches for bad choices."""
+
+    def error(self, message: str) -> None:  # argparse's hook; must not return
+        if "invalid choice" in message:
+            message = _suggest(message)
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{PROG}: error: {message}\n")
+
+
+def _suggest(message: str) -> str:
+    # argparse says: "argument X: invalid choice: 'nme' (choose from 'a', 'b')"
+    try:
+        bad = message.split("invalid choice: ", 1)[1].split(" (choose from", 1)[0].strip("'\"")
+        choices = [c.strip(" '\")") for c in message.split("(choose from", 1)[1].split(",")]
+    except IndexError:
+        return message
+    close = difflib.get_close_matches(bad, choices, n=3, cutoff=0.4)
+    return f"{message}; did you mean {', '.join(close)}?" if close else message
+
+
+def add_subcommand(
+    subparsers: argparse._SubParsersAction,
+    name: str,
+    summary: str,
+    description: str,
+    examples: Sequence[str],
+) -> argparse.ArgumentParser:
+    """A subcommand parser with the shared flags (`--quiet`, `--verbose`) and an examples epilog."""
+    epilog = "examples:\n" + "\n".join(f"  {PROG} {example}" for example in examples)
+    parser = subparsers.add_parser(
+        name,
+        help=summary,
+        description=description,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors on stderr")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug messages on stderr")
+    return parser
+
+
+def add_json_flag(parser: argparse.ArgumentParser) -> None:
+    """`--json`: machine-readable output on stdout instead of the table."""
+    parser.add_argument("--json", action="store_true", help="print JSON on stdout instead of a table")
+
+
+def print_json(data) -> None:
+    """Write `data` as indented JSON to stdout."""
+    json.dump(data, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
+
+
+def report_error(message: str) -> None:
+    """One line on stderr: `transferlab: error: <message>`."""
+    one_line = " ".join(str(message).split())
+    sys.stderr.write(f"{PROG}: error: {one_line}\n")
+
+
+def run_safely(run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """Run a subcommand; user errors become one line on stderr and exit code 2, no traceback."""
+    try:
+        return int(run(args) or EXIT_OK)
+    except TransferlabError as exc:
+        report_error(str(exc))
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        report_error("interrupted")
+        return 130
+
+
+def progress_enabled(args: argparse.Namespace) -> bool:
+    """Progress bars only for a person watching: stderr is a terminal and no `--quiet`."""
+    return not getattr(args, "quiet", False) and sys.stderr.isatty()
+
+
+def progress(iterable: Iterable, enabled: bool, total: int | None = None, desc: str = "") -> Iterable:
+    """`iterable` wrapped in a tqdm bar on stderr when `enabled`, else unchanged."""
+    if not enabled:
+        return iterable
+    from tqdm import tqdm  # only needed on a terminal
+
+    return tqdm(iterable, total=total, desc=desc, file=sys.stderr, leave=False, dynamic_ncols=True)
+
+
+def format_table(header: Sequence[str], rows: Iterable[Sequence[str]], right: Sequence[int] = ()) -> str:
+    """Plain text table; columns listed in `right` are right-aligned (numbers)."""
+    rows = [list(map(str, row)) for row in rows]
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: Sequence[str]) -> str:
+        parts = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))]
+        return "  ".join(parts).rstrip()
+
+    return "\n".join([line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)])

@@ -1,0 +1,115 @@
+"""`transferlab train`: a folder of labelled images -> a trained, evaluated classifier."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ..config import NORMALISATIONS, OPTIMIZERS, SCHEDULES, STRATEGIES, TrainConfig
+from . import _common
+
+EXAMPLES = (
+    "train digits --strategy features",
+    "train photos/ --strategy linear --backbone efficientnet_lite0",
+    "train steel/ --strategy linear --layer blocks.4        # an earlier layer for data unlike ImageNet",
+    "train photos/ --strategy finetune --unfreeze 2 --epochs 5 --out runs/ft",
+    "train photos/ --strategy finetune --backbone vgg16 --unfreeze-from features.24",
+    "train mnist5k --strategy scratch --model conv32-pool-conv64-pool-flatten-dense128-dropout0.5",
+    "train photos/ --strategy finetune --out runs/ft --resume",
+)
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = _common.add_subcommand(
+        subparsers, "train", "train a classifier with a transfer-learning strategy",
+        "Train on DATA: a folder root/<class>/*.jpg (optionally train/ val/ test/ inside), a CSV\n"
+        "with columns path,label[,split], or a built-in dataset (digits, mnist5k, lfw-faces).\n"
+        "Writes config.yaml, metrics.csv, model.safetensors, summary.json, curves.png and\n"
+        "confusion.png into the run directory.",
+        EXAMPLES,
+    )
+    parser.add_argument("data", help="image folder, CSV file or built-in dataset name")
+    parser.add_argument("--strategy", default="linear", choices=STRATEGIES, help="how to train (default: linear)")
+    parser.add_argument("--backbone", default="efficientnet_lite0", help="registered backbone (transferlab backbones)")
+    parser.add_argument("--weights", default="imagenet", help="none | imagenet | path to .pth/.pt/.safetensors")
+    parser.add_argument("--model", help="scratch: a recipe name (transferlab recipes) or a spec string")
+    parser.add_argument("--input-size", type=int, help="square input side (default: the backbone's)")
+    parser.add_argument("--layer", help="take features from this named layer (linear/features)")
+    parser.add_argument("--out", help="run directory (default: runs/<data>-<strategy>)")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
+    optim = parser.add_argument_group("optimisation")
+    optim.add_argument("--epochs", type=int, help="epochs (default: strategy's own)")
+    optim.add_argument("--batch-size", type=int, default=32)
+    optim.add_argument("--lr", type=float, help="learning rate (default: strategy's own)")
+    optim.add_argument("--optimizer", default="adamw", choices=OPTIMIZERS)
+    optim.add_argument("--schedule", default="cosine", choices=SCHEDULES)
+    optim.add_argument("--weight-decay", type=float, help="L2 regularisation (decoupled for adamw)")
+    optim.add_argument("--l1", type=float, default=0.0, help="L1 penalty on weights")
+    optim.add_argument("--max-norm", type=float, help="max-norm constraint on each unit's weights")
+    optim.add_argument("--dropout", type=float, default=0.5, help="dropout of the dense head")
+    optim.add_argument("--hidden", type=int, default=256, help="hidden units of the dense head (0: linear)")
+    optim.add_argument("--label-smoothing", type=float, default=0.0)
+    optim.add_argument("--class-weights", action="store_true", help="weight classes by inverse frequency")
+    optim.add_argument("--patience", type=int, default=5, help="early stop after this many epochs without gain")
+    optim.add_argument("--probe", default="logistic", choices=("logistic", "svm"), help="linear strategy's head")
+    tune = parser.add_argument_group("fine-tuning")
+    tune.add_argument("--unfreeze", type=int, default=2, help="unfreeze the last N stage groups (-1: all)")
+    tune.add_argument("--unfreeze-from", help="unfreeze every layer from this named layer on")
+    tune.add_argument("--lr-mult", type=float, default=0.5, help="rate multiplier per group going shallower")
+    tune.add_argument("--bn-policy", default="frozen", choices=("frozen", "train"),
+                      help="BatchNorm statistics in unfrozen parts (frozen parts are always frozen)")
+    data = parser.add_argument_group("data")
+    data.add_argument("--normalisation", default="backbone", choices=NORMALISATIONS,
+                      help="backbone's mean/std, plain 0-1, or measured on the training set")
+    data.add_argument("--augment", choices=("none", "light", "medium", "heavy"), help="training augmentation")
+    data.add_argument("--val-fraction", type=float, default=0.2, help="held out per class when there is no val/")
+    data.add_argument("--seed", type=int, default=0)
+    data.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    data.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    _common.add_json_flag(parser)
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The `TrainConfig` described by the parsed flags."""
+    return TrainConfig(
+        data=args.data, strategy=args.strategy, backbone=args.backbone, weights=args.weights, model=args.model,
+        input_size=args.input_size, layer=args.layer, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        optimizer=args.optimizer, schedule=args.schedule, weight_decay=args.weight_decay,
+        label_smoothing=args.label_smoothing, class_weights=args.class_weights, l1=args.l1, max_norm=args.max_norm,
+        dropout=args.dropout, hidden=args.hidden, patience=args.patience, probe=args.probe, unfreeze=args.unfreeze,
+        unfreeze_from=args.unfreeze_from, lr_mult=args.lr_mult, bn_policy=args.bn_policy,
+        normalisation=args.normalisation, augment=args.augment, val_fraction=args.val_fraction, seed=args.seed,
+        device=args.device, workers=args.workers,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..strategies import train
+
+    config = config_from_args(args)
+    try:
+        result = train(config, args.out, progress=_common.progress_enabled(args), resume=args.resume)
+    except KeyboardInterrupt:
+        out = args.out or "the run directory"
+        _common.report_error(f"interrupted; completed epochs are saved: rerun the same command with --out {out} --resume")
+        return 130
+    summary = result.summary
+    if args.json:
+        _common.print_json({"out": str(result.out), **summary})
+        return _common.EXIT_OK
+    val = summary["val"]
+    lines = [
+        f"run: {result.out}",
+        f"strategy: {summary['strategy']}  backbone: {summary['backbone']}  weights: {summary['weights']}",
+        f"val accuracy: {val['accuracy']:.4f}  loss: {val['loss']:.4f}  ({val['num_samples']} images)",
+    ]
+    if "test" in summary:
+        lines.append(f"test accuracy: {summary['test']['accuracy']:.4f}  ({summary['test']['num_samples']} images)")
+    skipped = summary["data"]["skipped"]
+    if skipped:
+        lines.append(f"skipped {len(skipped)} unreadable or unusable files (listed in summary.json)")
+    lines.append(f"time: {summary['seconds']['total']:.1f}s")
+    sys.stdout.write("\n".join(lines) + "\n")
+    return _common.EXIT_OK
