@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	MALLOC_MMAP_THRESHOLD_=1073741824 MALLOC_TRIM_THRESHOLD_=4294967296 \
-	$(BIN)/transferlab train digits --strategy features --out runs/demo
+	$(BIN)/transferlab train digits --strategy features --out runs/demo --resume
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

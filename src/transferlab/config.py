@@ -10,7 +10,7 @@ import yaml
 
 from .errors import TransferlabError
 
-STRATEGIES = ("linear", "features", "finetune", "scratch")
+STRATEGIES = ("linear", "features", "features-aug", "finetune", "scratch")
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 SCHEDULES = ("cosine", "onecycle", "step", "constant")
 NORMALISATIONS = ("backbone", "0-1", "dataset")
@@ -47,6 +47,8 @@ class TrainConfig:
     patience: int = 5
     # linear probe
     probe: str = "logistic"
+    # features-aug
+    views: int = 5
     # fine-tuning
     unfreeze: int = 2
     unfreeze_from: str | None = None

@@ -53,6 +53,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     optim.add_argument("--class-weights", action="store_true", help="weight classes by inverse frequency")
     optim.add_argument("--patience", type=int, default=5, help="early stop after this many epochs without gain")
     optim.add_argument("--probe", default="logistic", choices=("logistic", "svm"), help="linear strategy's head")
+    optim.add_argument("--views", type=int, default=5, help="features-aug: augmented views cached per image")
     tune = parser.add_argument_group("fine-tuning")
     tune.add_argument("--unfreeze", type=int, default=2, help="unfreeze the last N stage groups (-1: all)")
     tune.add_argument("--unfreeze-from", help="unfreeze every layer from this named layer on")
@@ -78,7 +79,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         input_size=args.input_size, layer=args.layer, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         optimizer=args.optimizer, schedule=args.schedule, weight_decay=args.weight_decay,
         label_smoothing=args.label_smoothing, class_weights=args.class_weights, l1=args.l1, max_norm=args.max_norm,
-        dropout=args.dropout, hidden=args.hidden, patience=args.patience, probe=args.probe, unfreeze=args.unfreeze,
+        dropout=args.dropout, hidden=args.hidden, patience=args.patience, probe=args.probe, views=args.views, unfreeze=args.unfreeze,
         unfreeze_from=args.unfreeze_from, lr_mult=args.lr_mult, bn_policy=args.bn_policy,
         normalisation=args.normalisation, augment=args.augment, val_fraction=args.val_fraction, seed=args.seed,
         device=args.device, workers=args.workers,

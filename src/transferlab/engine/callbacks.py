@@ -91,3 +91,4 @@ class EarlyStopping:
         if self.patience > 0 and trainer.state["bad_epochs"] >= self.patience:
             log.info("early stop: no improvement for %d epochs", self.patience)
             trainer.should_stop = True
+            trainer.state["stopped"] = True

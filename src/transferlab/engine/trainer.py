@@ -70,7 +70,8 @@ class Trainer:
     def fit(self, train_batches: Callable[[int], Iterable], val_batches: Iterable, epochs: int, phase: str = "train") -> dict:
         """Train until `epochs` (counting epochs already done in `state`) or a callback stops it."""
         self._call("on_fit_start")
-        for epoch in range(self.state["epoch"] + 1, epochs):
+        first = epochs if self.state.get("stopped") else self.state["epoch"] + 1  # a finished run stays finished
+        for epoch in range(first, epochs):
             torch.manual_seed(self.seed + epoch)
             start = time.perf_counter()
             train_loss, train_acc = self.train_epoch(train_batches(epoch), epoch)

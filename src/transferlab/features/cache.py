@@ -19,6 +19,7 @@ from filelock import FileLock
 from safetensors.torch import load_file, save_file
 
 from ..backbones import Backbone, Preprocessing
+from ..data.augment import train_transform
 from ..data.decode import DecodedImages, decode_images
 from ..data.scan import ImageSet, Skipped
 from ..paths import atomic_path, cache_dir
@@ -38,7 +39,8 @@ class FeatureSet:
     from_cache: bool = False
 
 
-def feature_key(backbone: Backbone, layer: str | None, pre: Preprocessing, images: ImageSet) -> str:
+def feature_key(backbone: Backbone, layer: str | None, pre: Preprocessing, images: ImageSet,
+                view: tuple | None = None) -> str:
     """sha256 of everything the features depend on."""
     files = []
     for path in images.paths:
@@ -55,6 +57,7 @@ def feature_key(backbone: Backbone, layer: str | None, pre: Preprocessing, image
         "preprocessing": pre.to_dict(),
         "files": files,
         "labels": list(images.labels),
+        "view": view,
         "version": 1,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
@@ -79,13 +82,20 @@ def cached_features(
     progress: bool = False,
     root: Path | None = None,
     decoded: DecodedImages | None = None,
+    augment: str | None = None,
+    view: int = 0,
+    seed: int = 0,
 ) -> FeatureSet:
     """Features for `images`, from the cache when every input is unchanged, else computed and stored.
 
-    `decoded`: the images already decoded at `preprocessing.resize_size` (skips decoding again).
+    Args:
+        decoded: the images already decoded at `preprocessing.resize_size` (skips decoding again).
+        augment: an augmentation preset; with it the features are of augmented view number
+            `view`, drawn reproducibly from `seed` (each view is its own cache entry).
     """
     pre = preprocessing or backbone.preprocessing
-    key = feature_key(backbone, layer, pre, images)
+    view_id = (augment, view, seed) if augment else None
+    key = feature_key(backbone, layer, pre, images, view_id)
     entry = (root or cache_dir() / "features") / f"{key}.safetensors"
     entry.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(entry) + ".lock"):
@@ -98,7 +108,11 @@ def cached_features(
         else:
             kept_paths = set(decoded.paths)
             skipped = [Skipped(p, "unreadable image") for p in images.paths if p not in kept_paths]
-        features = extract_features(backbone, decoded.images, layer, pre, batch_size, device, progress)
+        transform = None
+        if augment:
+            torch.manual_seed(seed * 100_003 + view)
+            transform = train_transform(pre, augment)
+        features = extract_features(backbone, decoded.images, layer, pre, batch_size, device, progress, transform)
         kept = set(decoded.paths)
         labels = np.array([lab for p, lab in zip(images.paths, images.labels) if p in kept], dtype=np.int64)
         result = FeatureSet(features, labels, decoded.paths, tuple(skipped))

@@ -25,6 +25,7 @@ def extract_features(
     batch_size: int = 64,
     device: str = "auto",
     progress: bool = False,
+    transform=None,
 ) -> np.ndarray:
     """Pooled features (N, C) float32 for decoded uint8 images (3, H, W).
 
@@ -36,8 +37,9 @@ def extract_features(
         batch_size: images per forward pass.
         device: "auto", "cpu", "cuda", ...
         progress: show a progress bar.
+        transform: per-image transform to the network's input (default: the eval transform).
     """
-    transform = eval_transform(preprocessing or backbone.preprocessing)
+    transform = transform or eval_transform(preprocessing or backbone.preprocessing)
     target = pick_device(device)
     backbone.eval().to(target).to(memory_format=torch.channels_last)
     chunks, start = [], time.perf_counter()

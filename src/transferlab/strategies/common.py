@@ -138,6 +138,6 @@ def standard_callbacks(ctx: RunContext, steps_per_epoch: int, earlier_rows: list
         ProgressBar(steps_per_epoch, enabled=ctx.progress),
         CSVLogger(ctx.path("metrics.csv"), earlier_rows),
         BestCheckpoint(ctx.path("best.safetensors")),
-        ResumableState(ctx.path("state.safetensors")),
         EarlyStopping(ctx.config.patience),
+        ResumableState(ctx.path("state.safetensors")),  # last: saves what the others decided
     ]

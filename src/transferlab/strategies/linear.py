@@ -74,10 +74,10 @@ def run_features(ctx: RunContext) -> StrategyOutcome:
     return StrategyOutcome(Classifier(backbone, head, config.layer), history, details)
 
 
-def train_head(ctx: RunContext, head: Head, train: FeatureSet, val: FeatureSet) -> list[dict]:
+def train_head(ctx: RunContext, head: Head, train: FeatureSet, val: FeatureSet, default_epochs: int = 40) -> list[dict]:
     """Train `head` on feature tensors with the run's optimiser, schedule and callbacks."""
     config = ctx.config
-    epochs = config.epochs or 40
+    epochs = config.epochs or default_epochs
     batch_size = max(config.batch_size, 64)
     batches = tensor_batches(train.features, train.labels, batch_size, config.seed)
     steps = int(np.ceil(len(train.labels) / batch_size))

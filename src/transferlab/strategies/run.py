@@ -23,14 +23,16 @@ from ..paths import atomic_write_text
 from ..viz.render import plot_confusion, plot_curves
 from .artifacts import describe, save_model
 from .common import RunContext, StrategyOutcome
+from .features_aug import run_features_aug
 from .finetune import run_finetune
 from .linear import run_features, run_linear
 from .scratch import run_scratch
 
 log = logging.getLogger(__name__)
 
-STRATEGY_RUNNERS = {"linear": run_linear, "features": run_features, "finetune": run_finetune, "scratch": run_scratch}
-FROZEN_BASE = ("linear", "features")
+STRATEGY_RUNNERS = {"linear": run_linear, "features": run_features, "features-aug": run_features_aug,
+                    "finetune": run_finetune, "scratch": run_scratch}
+FROZEN_BASE = ("linear", "features", "features-aug")
 
 
 @dataclass(frozen=True)
