@@ -5,6 +5,18 @@ from .errors import BadImageError, DataError, TransferlabError, UnknownNameError
 
 __version__ = "0.1.0"
 
+_VERBS = ("train", "evaluate", "predict", "extract", "export")
+
+
+def __getattr__(name: str):
+    # The verbs import the whole stack (strategies, scikit-learn, matplotlib); load them on first use
+    # so `import transferlab` stays light.
+    if name in _VERBS:
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'transferlab' has no attribute '{name}'")
+
 __all__ = [
     "Backbone",
     "BadImageError",
@@ -14,5 +26,10 @@ __all__ = [
     "UnknownNameError",
     "WeightsError",
     "create_backbone",
+    "evaluate",
+    "export",
+    "extract",
     "list_backbones",
+    "predict",
+    "train",
 ]

@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from transferlab import create_backbone
-from transferlab.cli.cmd_predict import imagenet_eval_tensor
+from transferlab.data.decode import image_to_input
 
 CATS = {"tiger cat", "Egyptian cat", "tabby, tabby cat"}
 
@@ -28,7 +28,7 @@ def class_names() -> list[str]:
 
 
 def _top(model, array, names, k: int) -> list[tuple[str, float]]:
-    x = imagenet_eval_tensor(Image.fromarray(array), model.preprocessing)[None]  # (1, 3, 224, 224)
+    x = image_to_input(Image.fromarray(array), model.preprocessing)[None]  # (1, 3, 224, 224)
     with torch.no_grad():
         probs = model(x).softmax(dim=1)[0]
     values, indices = probs.topk(k)
@@ -55,7 +55,7 @@ def test_eval_tensor_resizes_crops_and_normalises(lite0):
     prep = lite0.preprocessing
     assert (prep.input_size, prep.resize_size, prep.interpolation) == (224, 256, "bicubic")
     grey = Image.new("RGB", (300, 200), (128, 128, 128))
-    x = imagenet_eval_tensor(grey, prep)
+    x = image_to_input(grey, prep)
     assert x.shape == (3, 224, 224) and x.dtype == torch.float32
     expected = (128 / 255 - prep.mean[0]) / prep.std[0]
     assert torch.allclose(x, torch.full_like(x, expected), atol=1e-3)

@@ -40,7 +40,9 @@ def test_pattern_filters_names():
     assert list_backbones("nothing*") == []
 
 
-@pytest.mark.parametrize("bad, expected", [("resnet5", "resnet50"), ("vgg", "vgg16"), ("mobilenetv2", "mobilenet_v2")])
+@pytest.mark.parametrize(
+    "bad, expected", [("resnet5", "resnet50"), ("vgg", "vgg16"), ("mobilenetv2", "mobilenet_v2")]
+)
 def test_unknown_name_lists_close_matches(bad, expected):
     with pytest.raises(UnknownNameError) as info:
         create_backbone(bad, weights="none")

@@ -71,6 +71,20 @@ def test_summary_unknown_backbone(capsys):
     assert captured.out == ""
 
 
+@pytest.mark.parametrize(
+    ("name", "total"),
+    [("conv64v-flatten-dense32", "1,845,354"), ("conv64v-pool-flatten-dense32", "462,954"), ("cifar-deep", "564,426")],
+)
+def test_summary_of_a_spec_or_recipe_gives_the_notes_counts(name, total, capsys):
+    assert main(["summary", name]) == 0
+    assert f"Total params: {total}" in capsys.readouterr().out
+
+
+def test_summary_of_a_spec_refuses_imagenet_weights(capsys):
+    assert main(["summary", "conv64-pool", "--weights", "imagenet"]) == 2
+    assert "no ImageNet weights" in capsys.readouterr().err
+
+
 def test_summary_with_weights_file(tmp_path, capsys):
     import torch
 

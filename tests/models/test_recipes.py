@@ -19,7 +19,8 @@ def own_params(model: nn.Module) -> dict[str, int]:
 
 def test_list_recipes():
     assert list_recipes() == [
-        "cifar-allconv", "cifar-conv-dense", "cifar-conv-pool", "cifar-deep", "mnist-conv", "mnist-dense",
+        "cats-dogs-small", "cats-dogs-small-dropout", "cifar-allconv", "cifar-conv-dense", "cifar-conv-pool",
+        "cifar-deep", "mnist-conv", "mnist-dense",
     ]  # fmt: skip
     assert list_recipes("mnist-*") == ["mnist-conv", "mnist-dense"]
 
@@ -52,6 +53,20 @@ def test_mnist_recipes_are_grayscale_28(name, total):
     logits = backbone(torch.randn(3, 1, 28, 28))
     assert logits.shape == (3, 10)
     logits.sum().backward()
+
+
+@pytest.mark.parametrize("name", ["cats-dogs-small", "cats-dogs-small-dropout"])
+def test_cats_dogs_cnn_is_chollets(name):
+    # Chollet's summary: 896, 18,496, 73,856, 147,584, 3,211,776 and Dense(1, sigmoid) 513 = 3,453,121.
+    recipe = get_recipe(name)
+    backbone = recipe.build()
+    counts = own_params(backbone.body)
+    assert {k: counts[k] for k, _ in recipe.reference_params} == dict(recipe.reference_params)
+    assert counts["classifier"] == 512 * 2 + 2  # softmax over 2 classes instead of one sigmoid unit
+    assert sum(p.numel() for p in backbone.parameters()) == 3_453_121 - 513 + 1_026
+    assert backbone.input_size == 150 and backbone.body.feature_shape == (128, 7, 7)
+    assert any(isinstance(m, nn.Dropout) for m in backbone.modules()) == name.endswith("dropout")
+    assert backbone(torch.randn(2, 3, 150, 150)).shape == (2, 2)
 
 
 def test_build_overrides_classes_and_input_size():

@@ -1,6 +1,7 @@
 """Named ImageNet CNNs behind one interface, with weights resolution and preprocessing."""
 
 from .backbone import Backbone
+from .classes import imagenet_class_names
 from .factory import create_backbone
 from .preprocessing import Preprocessing
 from .registry import BackboneSpec, get_backbone_spec, list_backbones, register_backbone
@@ -14,6 +15,7 @@ __all__ = [
     "capture",
     "create_backbone",
     "forward_until",
+    "imagenet_class_names",
     "get_backbone_spec",
     "list_backbones",
     "offline_weights_available",

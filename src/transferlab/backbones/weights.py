@@ -76,10 +76,9 @@ def read_state_dict(path: Path) -> dict[str, Tensor]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first_line = str(exc).strip().splitlines()[0]
         raise WeightsError(
             f"{path}: refused to load, the file holds pickled objects, not just tensors "
-            f"({first_line}); save a plain state_dict or use .safetensors"
+            f"({_unpickling_reason(exc)}); save a plain state_dict or use .safetensors"
         ) from None
     except Exception as exc:
         raise WeightsError(f"{path}: cannot read weights ({type(exc).__name__}: {exc})") from None
@@ -112,6 +111,17 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _unpickling_reason(exc: Exception) -> str:
+    """The line of torch's refusal that names what the file wanted to run.
+
+    torch's first line advises retrying with weights_only=False, which is exactly what must not
+    be done with a file of unknown origin; the useful line is the one naming the global.
+    """
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    named = [line for line in lines if "GLOBAL" in line or "Unsupported" in line]
+    return (named or lines or [type(exc).__name__])[0]
+
+
 def _unwrap_state_dict(obj, path: Path) -> dict[str, Tensor]:
     for key in ("state_dict", "model", "model_state_dict"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
@@ -139,20 +149,24 @@ def _build_timm_imagenet(spec: BackboneSpec) -> tuple[nn.Module, str]:
     import timm
 
     cfg = timm.models.get_pretrained_cfg(spec.arch)
+    if _offline() and not _timm_cache_hit(spec.arch):  # do not let the hub client wait on a network
+        raise _timm_weights_missing(spec, cfg, "offline, not in the cache")
     try:
         body = spec.build(True)
     except Exception as exc:
-        where = (
-            f"download model.safetensors from huggingface.co/{cfg.hf_hub_id} into the Hugging Face cache "
-            f"(run once online) or pass --weights /path/to/model.safetensors"
-            if cfg.hf_hub_id
-            else f"put {cfg.url} at {Path(torch.hub.get_dir()) / 'checkpoints' / Path(cfg.url or '').name} "
-            f"or pass --weights FILE"
-        )
-        raise WeightsError(
-            f"ImageNet weights for {spec.name} are not available offline ({type(exc).__name__}): {where}"
-        ) from None
+        raise _timm_weights_missing(spec, cfg, type(exc).__name__) from None
     return body, f"imagenet:timm/{spec.arch}.{cfg.tag}"
+
+
+def _timm_weights_missing(spec: BackboneSpec, cfg, why: str) -> WeightsError:
+    where = (
+        f"download model.safetensors from huggingface.co/{cfg.hf_hub_id} into the Hugging Face cache "
+        f"(run once online) or pass --weights /path/to/model.safetensors"
+        if cfg.hf_hub_id
+        else f"put {cfg.url} at {Path(torch.hub.get_dir()) / 'checkpoints' / Path(cfg.url or '').name} "
+        f"or pass --weights FILE"
+    )
+    return WeightsError(f"ImageNet weights for {spec.name} are not available offline ({why}): {where}")
 
 
 def _timm_cache_hit(arch: str) -> bool:

@@ -6,6 +6,7 @@ import argparse
 import difflib
 import json
 import sys
+import textwrap
 from collections.abc import Callable, Iterable, Sequence
 
 from ..errors import TransferlabError
@@ -47,7 +48,7 @@ def add_subcommand(
     parser = subparsers.add_parser(
         name,
         help=summary,
-        description=description,
+        description=textwrap.fill(description, 88),  # the raw formatter keeps the epilog's layout
         epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

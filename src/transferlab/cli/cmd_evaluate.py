@@ -4,12 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-import numpy as np
-
-from ..data import load_splits
-from ..errors import DataError
 from . import _common
 
 EXAMPLES = ("evaluate runs/ft photos/test", "evaluate runs/ft photos/test --json")
@@ -31,48 +26,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..evaluation import evaluate_predictions
-    from ..evaluation.predictions import predict_paths
-    from ..strategies import load_model
+    from ..api import evaluate
 
-    loaded = load_model(args.run_dir)
-    images = _labelled_images(Path(args.data), loaded.classes)
-    probs, paths, skipped = predict_paths(loaded.classifier, images.paths, loaded.preprocessing,
-                                          device=args.device, progress=_common.progress_enabled(args))
-    if not len(paths):
-        raise DataError(f"{args.data}: no readable images to evaluate")
-    label_of = dict(zip(images.paths, images.labels))
-    labels = np.array([label_of[p] for p in paths])
-    result = evaluate_predictions(labels, probs, list(loaded.classes), list(paths))
-    for item in skipped:
-        sys.stderr.write(f"{item}\n")
+    evaluation = evaluate(args.run_dir, args.data, device=args.device, progress=_common.progress_enabled(args))
+    result = evaluation.metrics
     if args.confusion:
         from ..viz.render import plot_confusion
 
-        plot_confusion(result.confusion, list(loaded.classes), args.confusion)
+        plot_confusion(result.confusion, result.class_names, args.confusion)
     if args.json:
-        _common.print_json({**result.to_dict(), "skipped": [{"path": s.path, "reason": s.reason} for s in skipped]})
+        skipped = [{"path": s.path, "reason": s.reason} for s in evaluation.skipped]
+        _common.print_json({**result.to_dict(), "skipped": skipped})
     else:
         sys.stdout.write(_text_report(result) + "\n")
-    return _common.EXIT_OK
-
-
-def _labelled_images(data: Path, classes: tuple[str, ...]):
-    """Every labelled image in `data`, labels mapped onto the run's classes."""
-    from ..data.scan import read_csv, scan_class_folders
-
-    if data.is_file():
-        sets, _ = read_csv(data)
-        found = next(iter(sets.values()))
-        unknown = sorted(set(found.classes) - set(classes))
-        if unknown:
-            raise DataError(f"{data}: labels {unknown} are not classes of this model {list(classes)}")
-        mapping = [classes.index(c) for c in found.classes]
-        return found.__class__(found.paths, tuple(mapping[i] for i in found.labels), classes)
-    if not data.is_dir():
-        load_splits(str(data))  # raises the standard one-line error for a missing dataset
-    images, _ = scan_class_folders(data, classes=classes)
-    return images
+    return _common.EXIT_PARTIAL if evaluation.skipped else _common.EXIT_OK
 
 
 def _text_report(result) -> str:

@@ -1,4 +1,8 @@
-"""`transferlab predict IMAGE...`: top-K classes of images with an ImageNet backbone."""
+"""`transferlab predict [RUN_DIR] IMAGE_OR_FOLDER...`: class probabilities per image.
+
+With a run directory first, its trained classifier and class names; otherwise an ImageNet
+backbone and the 1,000 ImageNet classes.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from PIL import Image
-from torchvision.transforms import InterpolationMode
-from torchvision.transforms.v2 import functional as F
 
-from ..backbones import Preprocessing, create_backbone
-from ..data.images import open_rgb
-from ..errors import BadImageError, DataError
+from ..backbones import Preprocessing, create_backbone, imagenet_class_names
+from ..data.scan import image_files
+from ..evaluation.predictions import predict_paths, top_k_predictions
+from ..errors import DataError
 from . import _common
 
 logger = logging.getLogger(__name__)
@@ -35,27 +37,34 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = _common.add_subcommand(
         subparsers,
         "predict",
-        summary="classify images with an ImageNet backbone",
+        summary="classify images with a trained run or an ImageNet backbone",
         description=(
-            "Print the top-K ImageNet classes of each image with their probabilities. Unreadable "
-            "images are reported one line each and skipped; the exit code is then 1 (2 if none "
-            "could be read)."
+            "Print the top-K classes of each image with their probabilities. If the first argument is "
+            "a run directory (written by 'transferlab train'), its classifier and class names are "
+            "used; otherwise an ImageNet backbone (--backbone) and the 1,000 ImageNet classes. Folders "
+            "are searched for images. Unreadable images are reported one line each and skipped; the "
+            "exit code is then 1 (2 if none could be read)."
         ),
         examples=[
-            "predict cat.jpg dog.png",
+            "predict runs/ft photos/new/ --top 1",
+            "predict runs/ft cat.jpg dog.png --json",
+            "predict cat.jpg dog.png                 # ImageNet classes, packaged EfficientNet-Lite0",
             "predict photos/*.jpg --top 3 --json",
             "predict cat.jpg --backbone efficientnet_lite2",
         ],
     )
-    parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
+    parser.add_argument("sources", nargs="+", metavar="IMAGE_OR_FOLDER",
+                        help="[RUN_DIR] then image files or folders of images")
     parser.add_argument(
-        "--backbone", default=DEFAULT_BACKBONE, metavar="NAME", help=f"backbone (default: {DEFAULT_BACKBONE})"
+        "--backbone", default=DEFAULT_BACKBONE, metavar="NAME",
+        help=f"ImageNet backbone when no run directory is given (default: {DEFAULT_BACKBONE})",
     )
     parser.add_argument(
-        "--weights", default="imagenet", metavar="imagenet|FILE", help="weights to load (default: imagenet)"
+        "--weights", default="imagenet", metavar="imagenet|FILE", help="backbone weights (default: imagenet)"
     )
     parser.add_argument("--top", type=int, default=5, metavar="K", help="classes shown per image (default: 5)")
-    parser.add_argument("--batch-size", type=int, default=16, metavar="B", help="images per forward pass")
+    parser.add_argument("--batch-size", type=int, default=32, metavar="B", help="images per forward pass")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     _common.add_json_flag(parser)
     return parser
 
@@ -63,89 +72,51 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     if args.top < 1 or args.batch_size < 1:
         raise DataError("--top and --batch-size must be at least 1")
-    predictor = _load_predictor(args.backbone, args.weights)
-    results, skipped = predict_files(predictor, args.images, args.top, args.batch_size, _common.progress_enabled(args))
-    for path, reason in skipped:
-        logger.warning("skipped %s: %s", path, reason)
+    predictor, sources = _load_predictor(args.sources, args.backbone, args.weights)
+    paths = expand_sources(sources)
+    if not paths:
+        raise DataError(f"no images found in {', '.join(sources)}")
+    probs, kept, skipped = predict_paths(predictor.model, paths, predictor.preprocessing, args.batch_size,
+                                         args.device, _common.progress_enabled(args))
+    results = top_k_predictions(probs, kept, predictor.class_names, args.top)
     if not results:
-        raise DataError(f"none of the {len(args.images)} images could be read")
+        raise DataError(f"none of the {len(paths)} images found in {', '.join(sources)} could be read")
     if args.json:
-        _common.print_json({"results": results, "skipped": [{"image": p, "reason": r} for p, r in skipped]})
+        skipped_rows = [{"image": item.path, "reason": item.reason} for item in skipped]
+        _common.print_json({"results": results, "skipped": skipped_rows})
     else:
         print(_format_results(results))
     return _common.EXIT_PARTIAL if skipped else _common.EXIT_OK
 
 
-def _load_predictor(backbone: str, weights: str) -> Predictor:
-    """Where the model comes from; a run directory (its checkpoint and class names) will go here."""
+def _load_predictor(sources: list[str], backbone: str, weights: str) -> tuple[Predictor, list[str]]:
+    """A run directory given first, else the ImageNet backbone; returns the remaining sources."""
+    first = Path(sources[0])
+    if first.is_dir() and (first / "model.json").is_file():
+        from ..strategies import load_model
+
+        if len(sources) == 1:
+            raise DataError(f"{first} is a run directory: give the images to classify after it")
+        loaded = load_model(first)
+        return Predictor(loaded.classifier, loaded.preprocessing, loaded.classes), sources[1:]
     if str(weights).lower() == "none":
         logger.warning("random weights: the predictions mean nothing")
     model = create_backbone(backbone, weights=weights).eval()
-    return Predictor(model, model.preprocessing, _imagenet_class_names(model.num_classes))
+    return Predictor(model, model.preprocessing, imagenet_class_names(model.num_classes)), sources
 
 
-def predict_files(
-    predictor: Predictor, paths: list[str], top: int, batch_size: int, show_progress: bool = False
-) -> tuple[list[dict], list[tuple[str, str]]]:
-    """Top-`top` classes of each readable file.
-
-    Returns:
-        The results (`image`, `predictions` as `rank`/`index`/`label`/`probability`) and the
-        skipped files as (path, reason).
-    """
-    results, skipped = [], []
-    batches = [paths[i : i + batch_size] for i in range(0, len(paths), batch_size)]
-    for batch in _common.progress(batches, show_progress, desc="predict"):
-        tensors, kept = [], []
-        for path in batch:
-            try:
-                image = open_rgb(path, min_side=predictor.preprocessing.resize_size)
-            except BadImageError as exc:
-                skipped.append((path, str(exc).removeprefix(f"{Path(path)}: ")))
-                continue
-            tensors.append(imagenet_eval_tensor(image, predictor.preprocessing))
-            kept.append(path)
-        if tensors:
-            results += _classify(predictor, kept, torch.stack(tensors), top)
-    return results, skipped
-
-
-def _classify(predictor: Predictor, paths: list[str], batch: torch.Tensor, top: int) -> list[dict]:
-    with torch.inference_mode():
-        probs = predictor.model(batch).softmax(dim=1)  # (B, num_classes)
-    values, indices = probs.topk(min(top, probs.shape[1]), dim=1)
-    return [
-        {
-            "image": path,
-            "predictions": [
-                {"rank": k + 1, "index": int(i), "label": predictor.class_names[int(i)], "probability": float(p)}
-                for k, (p, i) in enumerate(zip(values[row], indices[row]))
-            ],
-        }
-        for row, path in enumerate(paths)
-    ]
-
-
-def imagenet_eval_tensor(image: Image.Image, preprocessing: Preprocessing) -> torch.Tensor:
-    """RGB image -> normalised (3, S, S) float tensor, as the backbone's weights expect.
-
-    Shorter side resized to `preprocessing.resize_size` (on the PIL image, as timm does), centre
-    crop to `input_size`, scaled to 0-1, then normalised with the weights' mean and std.
-    """
-    size = preprocessing.input_size
-    image = F.resize(image, [preprocessing.resize_size], interpolation=InterpolationMode(preprocessing.interpolation))
-    image = F.center_crop(image, [size, size])
-    tensor = F.to_dtype(F.pil_to_tensor(image), torch.float32, scale=True)  # (3, S, S) in 0-1
-    return F.normalize(tensor, mean=list(preprocessing.mean), std=list(preprocessing.std))
-
-
-def _imagenet_class_names(num_classes: int) -> tuple[str, ...]:
-    if num_classes != 1000:
-        return tuple(f"class {i}" for i in range(num_classes))
-    from timm.data import ImageNetInfo  # ships the 1,000 descriptions; no network
-
-    info = ImageNetInfo()
-    return tuple(info.index_to_description(i) for i in range(1000))
+def expand_sources(sources: list[str]) -> list[str]:
+    """Files as given, folders replaced by the images found inside them (sorted)."""
+    paths = []
+    for source in sources:
+        if not Path(source).is_dir():
+            paths.append(source)
+            continue
+        found, left_out = image_files(Path(source))
+        paths += found
+        for item in left_out:
+            logger.info("%s", item)  # a README beside the photos is not worth a warning
+    return paths
 
 
 def _format_results(results: list[dict]) -> str:

@@ -10,17 +10,38 @@ import argparse
 from collections.abc import Sequence
 
 from .. import __version__
-from . import _common, cmd_backbones, cmd_evaluate, cmd_export, cmd_extract, cmd_predict, cmd_summary, cmd_train
+from . import _common
+from . import cmd_advise
+from . import cmd_augment
+from . import cmd_backbones
+from . import cmd_evaluate
+from . import cmd_export
+from . import cmd_extract
+from . import cmd_ladder
+from . import cmd_predict
+from . import cmd_probe
+from . import cmd_recipes
+from . import cmd_report
+from . import cmd_summary
+from . import cmd_train
+from . import cmd_visualize
 from ._runtime import cli_logging, tune_allocator
 
 COMMANDS = (
     cmd_train,
+    cmd_advise,
+    cmd_probe,
     cmd_evaluate,
     cmd_predict,
     cmd_extract,
     cmd_export,
+    cmd_report,
     cmd_backbones,
     cmd_summary,
+    cmd_ladder,
+    cmd_recipes,
+    cmd_augment,
+    cmd_visualize,
 )
 
 

@@ -12,9 +12,11 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
+from ..backbones.preprocessing import Preprocessing
 from ..errors import BadImageError
-from .images import open_rgb
-from .scan import Skipped
+from .images import open_rgb, to_rgb
+from .scan import Skipped, report_skips
+from .transforms import eval_transform
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,13 @@ def decode_one(path: str, short_side: int, interpolation: str = "bicubic") -> to
     return torch.from_numpy(np.asarray(image, dtype=np.uint8).copy()).permute(2, 0, 1)
 
 
+def image_to_input(image: Image.Image, pre: Preprocessing) -> torch.Tensor:
+    """A decoded RGB image -> the network's input (C, S, S), exactly as every dataset image is prepared."""
+    resized = resize_shorter(to_rgb(image), pre.resize_size, pre.interpolation)
+    array = torch.from_numpy(np.asarray(resized, dtype=np.uint8).copy()).permute(2, 0, 1)  # (3, H, W)
+    return eval_transform(pre)(array)
+
+
 def decode_images(
     paths: list[str] | tuple[str, ...],
     short_side: int,
@@ -71,6 +80,5 @@ def decode_images(
         )
     kept = [(p, r) for p, r in zip(paths, results) if isinstance(r, torch.Tensor)]
     skipped = [r for r in results if isinstance(r, Skipped)]
-    for item in skipped:
-        log.warning("%s", item)
+    report_skips(skipped)
     return DecodedImages(tuple(p for p, _ in kept), tuple(r for _, r in kept), short_side), skipped

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -33,15 +35,35 @@ def open_rgb(path: str | os.PathLike, min_side: int | None = None) -> Image.Imag
         BadImageError: the file is missing, empty, not an image, truncated, or too large.
     """
     path = Path(path)
+    with _reasons_for(path), warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with Image.open(path) as image:
+            _refuse_bombs(image)
+            if min_side and image.format == "JPEG":
+                image.draft("RGB", _draft_size(image.size, min_side))
+            image.load()
+            return to_rgb(ImageOps.exif_transpose(image))
+
+
+def read_header(path: str | os.PathLike) -> tuple[tuple[int, int], str]:
+    """Size and mode of `path` from its header alone (nothing decoded).
+
+    Raises:
+        BadImageError: as `open_rgb`, for what a header shows (missing, empty, not an image, too large).
+    """
+    path = Path(path)
+    with _reasons_for(path), warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with Image.open(path) as image:
+            _refuse_bombs(image)
+            return image.size, image.mode
+
+
+@contextlib.contextmanager
+def _reasons_for(path: Path) -> Iterator[None]:
+    """Pillow's exceptions as one `BadImageError` naming `path` and the reason."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                _refuse_bombs(image)
-                if min_side and image.format == "JPEG":
-                    image.draft("RGB", _draft_size(image.size, min_side))
-                image.load()
-                return to_rgb(ImageOps.exif_transpose(image))
+        yield
     except BadImageError:
         raise
     except FileNotFoundError:

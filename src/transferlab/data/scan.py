@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import logging
 import os
+from collections.abc import Iterable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -28,6 +31,40 @@ class Skipped:
 
     def __str__(self) -> str:
         return f"skipped {self.path}: {self.reason}"
+
+
+# The skips reported inside the outermost `recording_skips()` block, by path (None outside one).
+_RECORDED: ContextVar[dict[str, Skipped] | None] = ContextVar("transferlab_recorded_skips", default=None)
+
+
+@contextlib.contextmanager
+def recording_skips() -> Iterator[dict[str, Skipped]]:
+    """Collect every file reported by `report_skips` inside the block, each reported only once.
+
+    A run reads a split more than once (feature extraction, a cache hit, evaluation): inside
+    this block an unreadable file gives one warning line, and the yielded dict (path -> Skipped)
+    lists every file left out, whichever step found it. Nested blocks share the outer record.
+    """
+    outer = _RECORDED.get()
+    if outer is not None:
+        yield outer
+        return
+    token = _RECORDED.set({})
+    try:
+        yield _RECORDED.get()
+    finally:
+        _RECORDED.reset(token)
+
+
+def report_skips(items: Iterable[Skipped]) -> None:
+    """Log each skipped file as one warning line (once per path inside `recording_skips`)."""
+    recorded = _RECORDED.get()
+    for item in items:
+        if recorded is not None:
+            if item.path in recorded:
+                continue
+            recorded[item.path] = item
+        log.warning("%s", item)
 
 
 @dataclass(frozen=True)
@@ -105,7 +142,7 @@ def scan_class_folders(root: Path, classes: tuple[str, ...] | None = None) -> tu
     skipped: list[Skipped] = []
     files: dict[str, list[str]] = {}
     for name in found:
-        files[name], bad = _image_files(root / name)
+        files[name], bad = image_files(root / name)
         skipped += bad
         if not files[name]:
             skipped.append(Skipped(str(root / name), "empty class folder (no images), ignored"))
@@ -165,7 +202,8 @@ def stratified_split(images: ImageSet, val_fraction: float, seed: int) -> tuple[
     return images.subset(sorted(train_idx)), images.subset(sorted(val_idx))
 
 
-def _image_files(folder: Path) -> tuple[list[str], list[Skipped]]:
+def image_files(folder: Path) -> tuple[list[str], list[Skipped]]:
+    """Image files under `folder` (any depth, sorted), and the other files left out with the reason."""
     found, skipped = [], []
     # followlinks=False: a symlinked folder (or a loop) is never descended into.
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
@@ -192,14 +230,18 @@ def _image_files(folder: Path) -> tuple[list[str], list[Skipped]]:
 
 def _csv_rows(csv_path: Path, root: Path, allow_outside_root: bool):
     rows, skipped, seen = [], [], set()
-    with open(csv_path, newline="", encoding="utf-8") as handle:
+    with open(csv_path, newline="", encoding="utf-8-sig") as handle:  # -sig: Excel writes a BOM
         reader = csv.DictReader(handle)
         if not reader.fieldnames or not {"path", "label"} <= set(reader.fieldnames):
             raise DataError(f"{csv_path}: needs a header with columns path,label (and optionally split)")
         for line, row in enumerate(reader, start=2):
-            path = (root / row["path"]).resolve() if not os.path.isabs(row["path"]) else Path(row["path"])
-            split = (row.get("split") or "train").strip()
             where = f"{csv_path}:{line}"
+            if not (row["path"] or "").strip() or not (row["label"] or "").strip():
+                skipped.append(Skipped(where, "row has no path or no label"))
+                continue
+            # resolve absolute paths too: "/root/../elsewhere" must not pass the lexical check below
+            path = (root / row["path"]).resolve()
+            split = (row.get("split") or "train").strip()
             if not allow_outside_root and not path.is_relative_to(root):
                 skipped.append(Skipped(where, f"path {row['path']} is outside {root}; refused"))
             elif split not in SPLIT_NAMES:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..errors import DataError
 from .builtin import builtin_folder, is_builtin
-from .scan import DataSplits, ImageSet, Skipped, read_csv, scan_class_folders, stratified_split
+from .scan import DataSplits, ImageSet, Skipped, read_csv, report_skips, scan_class_folders, stratified_split
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,30 @@ def _assemble(name, sets, skipped, val_fraction, seed, source) -> DataSplits:
         if count == 0:
             raise DataError(f"{source}: class '{name_}' has no training images")
     splits = DataSplits(name, train, val, sets.get("test"), tuple(skipped), from_train)
-    for item in skipped:
-        log.warning("%s", item)
+    report_skips(skipped)
     return splits
+
+
+def labelled_images(source: str | Path, classes: tuple[str, ...]) -> ImageSet:
+    """Every labelled image of a folder (`root/<class>/*`) or CSV, labels mapped onto `classes`.
+
+    For scoring a trained model on new data: the folder's class names must be among `classes`
+    (a class may be missing); a CSV's `split` column is ignored.
+
+    Raises:
+        DataError: the source does not exist or names a class the model does not know.
+    """
+    path = Path(source)
+    if path.is_file():
+        sets, skipped = read_csv(path)
+        report_skips(skipped)
+        pairs = [(p, s.classes[i]) for s in sets.values() for p, i in zip(s.paths, s.labels)]
+        unknown = sorted({name for _, name in pairs} - set(classes))
+        if unknown:
+            raise DataError(f"{path}: labels {unknown} are not classes of this model {list(classes)}")
+        return ImageSet(tuple(p for p, _ in pairs), tuple(classes.index(n) for _, n in pairs), classes)
+    if not path.is_dir():
+        raise DataError(f"{source}: no such folder or CSV file of labelled images")
+    images, skipped = scan_class_folders(path, classes=classes)
+    report_skips(skipped)
+    return images

@@ -37,6 +37,23 @@ def to_model_input(pre: Preprocessing) -> list:
     return steps + [v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(pre.mean), list(pre.std))]
 
 
+def eval_batch(images, pre: Preprocessing) -> torch.Tensor:
+    """Decoded uint8 images (3, H, W) -> one normalised float batch (B, C, S, S).
+
+    The same result as stacking `eval_transform(pre)` of each image, with the float work done
+    once on the whole batch: resize (a no-op at the working size) and crop stay per image and
+    on uint8, then one conversion and one normalisation.
+    """
+    mode = interpolation_mode(pre.interpolation)
+    crops = [F.center_crop(F.resize(img, pre.resize_size, interpolation=mode, antialias=True), pre.input_size)
+             for img in images]
+    batch = torch.stack(crops)  # (B, 3, S, S) uint8
+    if len(pre.mean) == 1:
+        batch = F.rgb_to_grayscale(batch, num_output_channels=1)
+    batch = F.to_dtype(batch, torch.float32, scale=True)
+    return F.normalize(batch, list(pre.mean), list(pre.std), inplace=True)
+
+
 def normalise(batch: torch.Tensor, pre: Preprocessing) -> torch.Tensor:
     """Float or uint8 batch (B, 3, S, S) -> normalised float batch."""
     if batch.dtype == torch.uint8:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 from pathlib import Path
@@ -9,24 +10,83 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch import nn
 
 from ..errors import TransferlabError
 from ..paths import atomic_path
 
+DIGEST_KEY = "transferlab.sha256"  # metadata entry: checksum of every tensor and metadata value
+
+
+class CorruptFileError(ValueError):
+    """A safetensors file whose content no longer matches the checksum written with it."""
+
+
+def content_digest(tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> str:
+    """sha256 over the names, dtypes, shapes and bytes of `tensors` and the other metadata entries.
+
+    safetensors has no checksum of its own: a flipped byte inside tensor data still loads.
+    """
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        tensor = tensors[name].detach().cpu().contiguous()
+        digest.update(json.dumps([name, str(tensor.dtype), list(tensor.shape)]).encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy())  # raw bytes, whatever the dtype
+    others = {k: v for k, v in (metadata or {}).items() if k != DIGEST_KEY}
+    digest.update(json.dumps(others, sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def save_checked(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None) -> None:
+    """Write `tensors` as safetensors atomically, with their checksum in the metadata."""
+    metadata = {**(metadata or {}), DIGEST_KEY: content_digest(tensors, metadata)}
+    data = save(tensors, metadata=metadata)
+    header_end = 8 + int.from_bytes(data[:8], "little")
+    header = _sorted_metadata(data[8:header_end])
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        handle.write(len(header).to_bytes(8, "little") + header)
+        handle.write(memoryview(data)[header_end:])
+
+
+def _sorted_metadata(header: bytes) -> bytes:
+    """The safetensors JSON header with its metadata in sorted order, padded to 8 bytes.
+
+    safetensors writes the metadata map in a random order (a Rust HashMap): without this the
+    same tensors and metadata give different bytes from one save to the next.
+    """
+    parsed = json.loads(header)
+    parsed["__metadata__"] = dict(sorted(parsed["__metadata__"].items()))
+    text = json.dumps(parsed, separators=(",", ":")).encode()
+    return text + b" " * (-len(text) % 8)
+
+
+def load_checked(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Tensors and metadata of a safetensors file, verified against its checksum when it has one.
+
+    Raises:
+        CorruptFileError: the content does not match the checksum saved with it.
+        Exception: whatever safetensors raises for a missing, truncated or garbled file.
+    """
+    tensors = load_file(str(path))
+    with safe_open(str(path), framework="pt") as handle:
+        metadata = handle.metadata() or {}
+    expected = metadata.get(DIGEST_KEY)
+    if expected is not None and expected != content_digest(tensors, metadata):
+        raise CorruptFileError("content does not match its checksum, the file was damaged after writing")
+    return tensors, metadata
+
 
 def save_weights(model: nn.Module, path: Path, metadata: dict[str, str] | None = None) -> None:
-    """`model.state_dict()` as safetensors, written atomically."""
+    """`model.state_dict()` as safetensors with a checksum, written atomically."""
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=metadata)
+    save_checked(tensors, path, metadata)
 
 
 def load_weights(model: nn.Module, path: Path) -> None:
-    """Strictly load safetensors weights into `model`; a bad file is one clear error."""
+    """Strictly load safetensors weights into `model`; a bad or damaged file is one clear error."""
     try:
-        state = load_file(str(path))
+        state, _ = load_checked(path)
     except Exception as exc:
         raise TransferlabError(f"{path}: cannot read model weights ({exc}); retrain or restore the file") from None
     missing, unexpected = _key_mismatch(model, state)
@@ -61,18 +121,19 @@ def save_training_state(path: Path, model: nn.Module, optimizer: torch.optim.Opt
         "rng_numpy": _numpy_rng_state(),
         "rng_python": _python_rng_state(),
     }
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata={"json": json.dumps(meta)})
+    save_checked(tensors, path, {"json": json.dumps(meta)})
 
 
 def load_training_state(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> dict:
     """Restore what `save_training_state` wrote; return the trainer's `state` dict."""
     try:
-        tensors = load_file(str(path))
-        with safe_open(str(path), framework="pt") as handle:
-            meta = json.loads(handle.metadata()["json"])
+        tensors, metadata = load_checked(path)
+        meta = json.loads(metadata["json"])
     except Exception as exc:
-        raise TransferlabError(f"{path}: checkpoint is unreadable ({exc}); start again without --resume") from None
+        raise TransferlabError(
+            f"{path}: checkpoint is unreadable ({exc}); delete it and rerun with --resume to train this run "
+            f"again from the start"
+        ) from None
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
     opt_state: dict[int, dict] = {}
     for key, value in tensors.items():

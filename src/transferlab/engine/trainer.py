@@ -129,7 +129,7 @@ class Trainer:
             loss = loss + self.l1 * sum(p.abs().sum() for p in self._penalised())
         if not torch.isfinite(loss):
             raise TrainingDiverged(
-                f"loss became {float(loss)} at epoch {epoch + 1}, step {self.state['step']}: "
+                f"loss became {float(loss.detach())} at epoch {epoch + 1}, step {self.state['step']}: "
                 f"lower the learning rate (--lr) or check the input data"
             )
         self.optimizer.zero_grad(set_to_none=True)

@@ -1,6 +1,6 @@
 """Classification metrics from probabilities: accuracy, loss, per-class scores, top losses.
 
-Everything here returns plain data (numbers, lists, dicts); drawing lives in `viz/render.py`.
+Everything here returns plain data (numbers, lists, dicts); drawing lives in `viz/render/`.
 """
 
 from __future__ import annotations

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 import torch
 from torch import nn
@@ -36,3 +39,18 @@ def predict_paths(
         probs.append(logits.softmax(1).cpu().numpy())
     out = np.concatenate(probs) if probs else np.zeros((0, 0), dtype=np.float32)
     return out, decoded.paths, skipped
+
+
+def top_k_predictions(
+    probs: np.ndarray, paths: Sequence[str], class_names: Sequence[str], k: int
+) -> list[dict[str, Any]]:
+    """Per image: `image` and its `predictions`, the `k` most probable classes with rank/index/label/probability."""
+    results = []
+    for path, row in zip(paths, probs):
+        order = np.argsort(-row, kind="stable")[: min(k, len(row))]
+        predictions = [
+            {"rank": rank + 1, "index": int(i), "label": class_names[int(i)], "probability": float(row[i])}
+            for rank, i in enumerate(order)
+        ]
+        results.append({"image": str(path), "predictions": predictions})
+    return results

@@ -1,7 +1,9 @@
 """On-disk feature cache, keyed on everything that changes the features.
 
-Key: backbone, weights id, layer, preprocessing and the file list with sizes and mtimes.
-Entries are safetensors files written atomically; an entry that fails to load is rebuilt.
+Key: backbone, weights id, layer, preprocessing and the file list with sizes, mtimes, ctimes and
+inodes (what git's index compares). Entries are safetensors files written atomically with a
+checksum; an entry that fails to load or to match its checksum is rebuilt. Images are decoded and
+run through the network in chunks, so memory does not grow with the dataset.
 """
 
 from __future__ import annotations
@@ -16,16 +18,20 @@ from pathlib import Path
 import numpy as np
 import torch
 from filelock import FileLock
-from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
 
 from ..backbones import Backbone, Preprocessing
 from ..data.augment import train_transform
 from ..data.decode import DecodedImages, decode_images
-from ..data.scan import ImageSet, Skipped
-from ..paths import atomic_path, cache_dir
-from .extract import extract_features
+from ..data.scan import ImageSet, Skipped, report_skips
+from ..engine.checkpoint import DIGEST_KEY, load_checked, save_checked
+from ..errors import DataError
+from ..paths import cache_dir
+from .extract import COMPILE_MIN_IMAGES, current_extract_options, extract_features
 
 log = logging.getLogger(__name__)
+
+CHUNK_BYTES = 64 << 20  # decoded uint8 pixels held at once while extracting (bench/load.py)
 
 
 @dataclass(frozen=True)
@@ -46,9 +52,11 @@ def feature_key(backbone: Backbone, layer: str | None, pre: Preprocessing, image
     for path in images.paths:
         try:
             stat = os.stat(path)
-            files.append((path, stat.st_size, stat.st_mtime_ns))
+            # ctime and inode too: a file replaced by a copy that kept size and mtime (cp -p, rsync -t)
+            # still changes them, and nobody can set ctime back.
+            files.append((path, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino))
         except OSError:
-            files.append((path, -1, -1))
+            files.append((path, -1, -1, -1, -1))
     payload = {
         "backbone": backbone.name,
         "weights": backbone.weights_id,
@@ -58,7 +66,7 @@ def feature_key(backbone: Backbone, layer: str | None, pre: Preprocessing, image
         "files": files,
         "labels": list(images.labels),
         "view": view,
-        "version": 1,
+        "version": 2,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
@@ -96,28 +104,76 @@ def cached_features(
     pre = preprocessing or backbone.preprocessing
     view_id = (augment, view, seed) if augment else None
     key = feature_key(backbone, layer, pre, images, view_id)
-    entry = (root or cache_dir() / "features") / f"{key}.safetensors"
+    entry = entry_path(key, root)
     entry.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(entry) + ".lock"):
         cached = _read_entry(entry)
         if cached is not None:
             log.info("feature cache hit: %s", entry.name)
+            report_skips(cached.skipped)
             return cached
-        if decoded is None:
-            decoded, skipped = decode_images(images.paths, pre.resize_size, pre.interpolation, progress=progress)
-        else:
-            kept_paths = set(decoded.paths)
-            skipped = [Skipped(p, "unreadable image") for p in images.paths if p not in kept_paths]
         transform = None
         if augment:
             torch.manual_seed(seed * 100_003 + view)
             transform = train_transform(pre, augment)
-        features = extract_features(backbone, decoded.images, layer, pre, batch_size, device, progress, transform)
-        kept = set(decoded.paths)
+        if decoded is None:
+            features, kept_paths, skipped = _stream_features(backbone, images, layer, pre, batch_size, device,
+                                                             progress, transform)
+        else:
+            kept_paths, decoded_set = decoded.paths, set(decoded.paths)
+            skipped = [Skipped(p, "unreadable image") for p in images.paths if p not in decoded_set]
+            features = extract_features(backbone, decoded.images, layer, pre, batch_size, device, progress, transform)
+        if len(images) and not kept_paths:
+            raise DataError(f"none of the {len(images)} images could be read (e.g. {skipped[0]})")
+        kept = set(kept_paths)
         labels = np.array([lab for p, lab in zip(images.paths, images.labels) if p in kept], dtype=np.int64)
-        result = FeatureSet(features, labels, decoded.paths, tuple(skipped))
+        result = FeatureSet(features, labels, tuple(kept_paths), tuple(skipped))
         _write_entry(entry, result)
         return result
+
+
+def _stream_features(backbone, images: ImageSet, layer, pre: Preprocessing, batch_size: int, device: str,
+                     progress: bool, transform) -> tuple[np.ndarray, tuple[str, ...], list[Skipped]]:
+    """Decode and extract chunk by chunk: only one chunk of decoded pixels is ever in memory."""
+    chunk = int(np.clip(CHUNK_BYTES // (3 * pre.resize_size**2), batch_size, 8192))
+    compiled = current_extract_options().compile  # decided on the whole extraction, not on one chunk
+    if compiled is None:
+        compiled = len(images) >= COMPILE_MIN_IMAGES
+    features, kept, skipped = None, [], []  # features: (N, C), filled in place (no concatenated copy)
+    bar = tqdm(total=len(images), desc="features", unit="img", disable=not progress)
+    for first in range(0, len(images), chunk):
+        decoded, bad = decode_images(images.paths[first : first + chunk], pre.resize_size, pre.interpolation)
+        if decoded.images:
+            part = extract_features(backbone, decoded.images, layer, pre, batch_size, device, False, transform,
+                                    compile=compiled)
+            if features is None:
+                features = np.empty((len(images), part.shape[1]), dtype=np.float32)
+            features[len(kept) : len(kept) + len(part)] = part
+        kept += decoded.paths
+        skipped += bad
+        bar.update(len(decoded.paths) + len(bad))
+    bar.close()
+    if features is None:
+        return np.zeros((0, 0), dtype=np.float32), (), skipped
+    return features[: len(kept)], tuple(kept), skipped
+
+
+def entry_path(key: str, root: Path | None = None) -> Path:
+    """Where the cache entry for `key` (from `feature_key`) lives."""
+    return (root or cache_dir() / "features") / f"{key}.safetensors"
+
+
+def load_entry(key: str, root: Path | None = None) -> FeatureSet | None:
+    """The cached features for `key`, or None (missing or corrupt): for callers that fill several
+    entries in one pass (e.g. a depth sweep tapping every stage at once)."""
+    return _read_entry(entry_path(key, root))
+
+
+def store_entry(key: str, result: FeatureSet, root: Path | None = None) -> None:
+    """Write `result` as the cache entry for `key` (atomically)."""
+    entry = entry_path(key, root)
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    _write_entry(entry, result)
 
 
 def _write_entry(entry: Path, result: FeatureSet) -> None:
@@ -129,19 +185,16 @@ def _write_entry(entry: Path, result: FeatureSet) -> None:
         "features": torch.from_numpy(np.ascontiguousarray(result.features)),
         "labels": torch.from_numpy(result.labels),
     }
-    with atomic_path(entry) as tmp:
-        save_file(tensors, str(tmp), metadata=meta)
+    save_checked(tensors, entry, meta)
 
 
 def _read_entry(entry: Path) -> FeatureSet | None:
     if not entry.is_file():
         return None
     try:
-        tensors = load_file(str(entry))
-        from safetensors import safe_open
-
-        with safe_open(str(entry), framework="pt") as handle:
-            meta = handle.metadata()
+        tensors, meta = load_checked(entry)
+        if DIGEST_KEY not in meta:  # every entry this version writes has one
+            raise ValueError("no checksum")
         paths = tuple(json.loads(meta["paths"]))
         skipped = tuple(Skipped(p, r) for p, r in json.loads(meta["skipped"]))
         features, labels = tensors["features"].numpy(), tensors["labels"].numpy()

@@ -57,6 +57,14 @@ class Recipe:
 
 
 _ALLCONV = "conv96-conv96-conv96s2-conv192-conv192-conv192s2-conv192-conv192k1-convhead-gap"
+_CATS_DOGS = "conv32v-pool-conv64v-pool-conv128v-pool-conv128v-pool-flatten-{dropout}dense512"
+_CATS_DOGS_PARAMS = (
+    ("features.conv2d_1", 896),
+    ("features.conv2d_2", 18_496),
+    ("features.conv2d_3", 73_856),
+    ("features.conv2d_4", 147_584),
+    ("pre_logits.dense_1", 3_211_776),
+)  # Keras' last layer is Dense(1, sigmoid): 513 parameters; ours, softmax over 2 classes, has 1,026
 
 _RECIPES = {
     recipe.name: recipe
@@ -130,6 +138,25 @@ _RECIPES = {
                 ("features.conv2d_8", 37_056),
                 ("classifier", 1_930),
             ),
+        ),
+        # Chollet's small dogs-vs-cats convnet (notebook 5.2), 150x150 RGB; Keras' total is 3,453,121.
+        Recipe(
+            "cats-dogs-small",
+            _CATS_DOGS.format(dropout=""),
+            150,
+            3,
+            2,
+            "the notes' dogs-vs-cats CNN from scratch, 2,000 training photos (notes: about 0.70)",
+            _CATS_DOGS_PARAMS,
+        ),
+        Recipe(
+            "cats-dogs-small-dropout",
+            _CATS_DOGS.format(dropout="dropout0.5-"),
+            150,
+            3,
+            2,
+            "the same CNN with Dropout(0.5) after Flatten, trained with augmentation (notes: about 0.82)",
+            _CATS_DOGS_PARAMS,
         ),
     )
 }

@@ -143,7 +143,7 @@ def model_summary(
         for info in stats.summary_list
         if info.depth > skip and (limit is None or info.depth <= limit)
     )
-    params = {id(p): p for p in model.parameters()}.values()
+    params = list(model.parameters())  # shared parameters appear once
     total = sum(p.numel() for p in params)
     trainable = sum(p.numel() for p in params if p.requires_grad)
     return ModelSummary(
@@ -162,14 +162,19 @@ def _trace(model: nn.Module, shape: tuple[int, int, int, int]) -> torchinfo.Mode
     # (a frozen BatchNorm in eval inside a training model must stay in eval).
     modes = [(m, m.training) for m in model.modules()]
     param = next(model.parameters(), None)
-    data = torch.zeros(shape, device=param.device if param is not None else "cpu")
+    floating = param is not None and param.is_floating_point()
+    data = torch.zeros(  # (1, C, S, S)
+        shape,
+        device=param.device if param is not None else "cpu",
+        dtype=param.dtype if floating else torch.float32,
+    )
     try:
         stats = torchinfo.summary(model, input_data=[data], mode="eval", verbose=0, depth=1)
     except RuntimeError as exc:
         cause = exc.__cause__ or exc
+        first_line = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
         raise TransferlabError(
-            f"cannot run the model on a {shape[1]}x{shape[2]}x{shape[3]} input: "
-            f"{str(cause).strip().splitlines()[0]}"
+            f"cannot run the model on a {shape[1]}x{shape[2]}x{shape[3]} input: {first_line}"
         ) from None
     finally:
         for module, training in modes:

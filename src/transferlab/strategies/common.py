@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,16 +101,31 @@ def eval_tensor_batches(x: np.ndarray, y: np.ndarray, batch_size: int = 256) -> 
 
 
 def image_batches(images: Sequence[torch.Tensor], labels: Sequence[int], transform, batch_size: int,
-                  seed: int, workers: int = 0, shuffle: bool = True) -> Callable[[int], DataLoader]:
-    """Epoch -> batches of transformed decoded images, shuffled by `seed + epoch`."""
+                  seed: int, workers: int | None = 0, shuffle: bool = True,
+                  device: torch.device | None = None) -> Callable[[int], DataLoader]:
+    """Epoch -> batches of transformed decoded images, shuffled by `seed + epoch`.
+
+    `workers=None` picks a number for `device` (`loader_workers`); batches are pinned for CUDA.
+    """
     dataset = DecodedDataset(images, labels, transform)
+    cuda = device is not None and device.type == "cuda"
+    workers = loader_workers(device) if workers is None else workers
 
     def for_epoch(epoch: int) -> DataLoader:
         generator = torch.Generator().manual_seed(seed + epoch)
         return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator,
-                          num_workers=workers, drop_last=shuffle and len(dataset) > batch_size)
+                          num_workers=workers, drop_last=shuffle and len(dataset) > batch_size,
+                          pin_memory=cuda)
 
     return for_epoch
+
+
+def loader_workers(device: torch.device | None) -> int:
+    """DataLoader processes by default: none on the CPU, where worker processes would compete
+    with the network's own threads for the same cores; up to 8 beside a GPU, which they feed."""
+    if device is None or device.type != "cuda":
+        return 0
+    return max(1, min(8, (os.cpu_count() or 2) - 1))
 
 
 def make_optimizer(name: str, groups: list[dict], weight_decay: float) -> torch.optim.Optimizer:

@@ -2,8 +2,12 @@
 
 The frozen base sees K augmented views of every training image once (each view cached on
 disk); the head then trains on all views plus the clean one. This gives a frozen-base model
-the benefit of augmentation (the notes' "Alternative 2") at K times the cost of plain
-feature extraction, instead of a forward pass through the base every epoch.
+the benefit of augmentation (the notes' "Alternative 2") at about K + 1 times the cost of plain
+feature extraction, instead of a forward pass through the base every epoch of every run.
+Defaults (K = 2 views, the medium preset) come from measurements on cats_vs_dogs and
+neu_steel_defects: validation accuracy is saturated on both (99.7 % / 100 % with plain cached
+features), and on the steel textures 2 views already halved the validation log-loss
+(0.020 -> 0.008-0.009) while 5 views gained nothing more (0.010).
 """
 
 from __future__ import annotations
@@ -12,31 +16,45 @@ import time
 
 import numpy as np
 
+from ..data.augment import resolve_augment
 from ..features import FeatureSet, cached_features
+from ..features.extract import extract_options
 from ..models.classifier import Classifier
 from ..models.heads import Head
 from .common import RunContext, StrategyOutcome, make_backbone, resolve_preprocessing
-from .endtoend import decode_split
-from .linear import split_features, train_head
+from .endtoend import decode_split, record_augment
+from .linear import train_head
+
+DEFAULT_AUGMENT = "medium"
+# Keep the training images decoded in memory for all views up to this size; above it every
+# view decodes again in chunks (the feature cache's streaming path) so memory stays flat.
+DECODE_ONCE_BYTES = 2 << 30
 
 
 def run_features_aug(ctx: RunContext) -> StrategyOutcome:
     config = ctx.config
     backbone = make_backbone(config)
     pre = backbone.preprocessing = resolve_preprocessing(ctx, backbone.preprocessing)
+    spec = record_augment(ctx, resolve_augment(config.augment, default=DEFAULT_AUGMENT))
     start = time.perf_counter()
-    clean = split_features(ctx, backbone, config.layer, pre)
-    decoded, _ = decode_split(ctx, ctx.splits.train, pre.resize_size, pre.interpolation)
-    views = [cached_features(backbone, ctx.splits.train, config.layer, pre, device=config.device,
-                             progress=ctx.progress, decoded=decoded, augment=config.augment or "medium",
-                             view=k, seed=config.seed)
-             for k in range(config.views)]
+    with extract_options(config.precision, config.compile):
+        decoded = None
+        if 4 * len(ctx.splits.train) * pre.resize_size**2 <= DECODE_ONCE_BYTES:  # 3 x H x ~4/3 H bytes
+            decoded, _ = decode_split(ctx, ctx.splits.train, pre.resize_size, pre.interpolation)
+        sets = {name: cached_features(backbone, images, config.layer, pre, device=config.device,
+                                      progress=ctx.progress, decoded=decoded if name == "train" else None)
+                for name, images in (("train", ctx.splits.train), ("val", ctx.splits.val))}
+        views = [cached_features(backbone, ctx.splits.train, config.layer, pre, device=config.device,
+                                 progress=ctx.progress, decoded=decoded, augment=spec.canonical(), view=k,
+                                 seed=config.seed)
+                 for k in range(config.views)]
     extract_seconds = time.perf_counter() - start
-    train = _stack([clean["train"], *views])
+    train = _stack([sets["train"], *views])
     head = Head(train.features.shape[1], len(ctx.splits.classes), config.hidden, config.dropout)
-    history = train_head(ctx, head, train, clean["val"], default_epochs=max(8, 40 // (config.views + 1)))
-    details = {"views": config.views, "augment": config.augment or "medium",
-               "train_vectors": int(len(train.labels)), "extract_seconds": round(extract_seconds, 2)}
+    history = train_head(ctx, head, train, sets["val"], default_epochs=max(8, 40 // (config.views + 1)))
+    details = {"views": config.views, "augment": spec.name, "augment_ops": spec.to_list(),
+               "train_vectors": int(len(train.labels)), "extract_seconds": round(extract_seconds, 2),
+               "features_from_cache": all(s.from_cache for s in [*sets.values(), *views])}
     return StrategyOutcome(Classifier(backbone, head, config.layer), history, details)
 
 

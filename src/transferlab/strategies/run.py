@@ -14,6 +14,7 @@ import torch
 
 from ..config import TrainConfig
 from ..data import load_splits
+from ..data.scan import recording_skips
 from ..engine.device import pick_device
 from ..errors import TransferlabError
 from ..evaluation import evaluate_predictions, top_losses
@@ -22,6 +23,7 @@ from ..features import cached_features
 from ..paths import atomic_write_text
 from ..viz.render import plot_confusion, plot_curves
 from .artifacts import describe, save_model
+from .auto import run_auto
 from .common import RunContext, StrategyOutcome
 from .features_aug import run_features_aug
 from .finetune import run_finetune
@@ -31,7 +33,7 @@ from .scratch import run_scratch
 log = logging.getLogger(__name__)
 
 STRATEGY_RUNNERS = {"linear": run_linear, "features": run_features, "features-aug": run_features_aug,
-                    "finetune": run_finetune, "scratch": run_scratch}
+                    "finetune": run_finetune, "scratch": run_scratch, "auto": run_auto}
 FROZEN_BASE = ("linear", "features", "features-aug")
 
 
@@ -58,31 +60,64 @@ def train(config: TrainConfig, out: str | Path | None = None, progress: bool = F
     """
     started = time.perf_counter()
     out = Path(out or Path("runs") / f"{Path(config.data).name}-{config.strategy}")
-    _prepare_out(out, config, resume)
-    torch.manual_seed(config.seed)
-    np.random.seed(config.seed)
-    splits = load_splits(config.data, config.val_fraction, config.seed)
-    ctx = RunContext(config, out, splits, pick_device(config.device), progress, resume)
-    outcome = STRATEGY_RUNNERS[config.strategy](ctx)
-    train_seconds = time.perf_counter() - started
-    summary = _finish(ctx, outcome, train_seconds)
-    summary["seconds"]["total"] = round(time.perf_counter() - started, 2)
-    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, default=_jsonable))
+    with recording_skips() as skipped:  # one warning per unusable file, however often it is read
+        splits = load_splits(config.data, config.val_fraction, config.seed)  # before writing anything
+        fresh = not out.exists()
+        _prepare_out(out, config, resume)
+        torch.manual_seed(config.seed)
+        np.random.seed(config.seed)
+        ctx = RunContext(config, out, splits, pick_device(config.device), progress, resume)
+        try:
+            outcome = STRATEGY_RUNNERS[config.strategy](ctx)
+        except TransferlabError:
+            _forget_failed_start(out, fresh)
+            raise
+        train_seconds = time.perf_counter() - started
+        summary = _finish(ctx, outcome, train_seconds)
+        # files that scanned fine but failed to decode were left out too: count and list them
+        scanned = {item.path for item in splits.skipped}
+        found_later = [item for path, item in skipped.items() if path not in scanned]
+        summary["data"] = splits.drop_unreadable(found_later).summary()
+        summary["seconds"]["total"] = round(time.perf_counter() - started, 2)
+        atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, default=_jsonable))
+        from ..reports import write_report_safely  # reports sit above strategies; a failure only logs
+
+        write_report_safely(out, outcome.classifier)
     return TrainResult(out, summary)
 
 
 def _prepare_out(out: Path, config: TrainConfig, resume: bool) -> None:
     config_path = out / "config.yaml"
     if resume and config_path.is_file():
-        saved = TrainConfig.load(config_path)
+        saved = _saved_config(config_path)
         if saved != config:
             changed = sorted(k for k, v in config.to_dict().items() if saved.to_dict()[k] != v)
             raise TransferlabError(f"{out}: --resume with a different config ({', '.join(changed)}); "
                                    f"use the same options or another --out")
-    elif out.exists() and any(out.iterdir()):
+    elif out.exists() and any(p.name != "config.yaml" for p in out.iterdir()):
+        # config.yaml alone is a start that failed before training (bad data path, unknown
+        # backbone...): the corrected command may reuse the directory.
         raise TransferlabError(f"{out} already holds a run: pass --resume to continue it or choose another --out")
     out.mkdir(parents=True, exist_ok=True)
     config.save(config_path)
+
+
+def _saved_config(path: Path) -> TrainConfig:
+    """The config of the run being resumed; a file that is not one (garbled, edited...) is one clear error."""
+    try:
+        return TrainConfig.load(path)
+    except TransferlabError:
+        raise
+    except Exception as exc:  # yaml.safe_load refuses python object tags; anything else is not our file
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise TransferlabError(f"{path}: not a config transferlab wrote ({first}); restore it or use another --out") from None
+
+
+def _forget_failed_start(out: Path, fresh: bool) -> None:
+    """A new run that failed before training anything (no readable image, unknown model...) leaves no folder."""
+    if fresh and [p.name for p in out.iterdir()] == ["config.yaml"]:
+        (out / "config.yaml").unlink()
+        out.rmdir()
 
 
 def _finish(ctx: RunContext, outcome: StrategyOutcome, train_seconds: float) -> dict:
@@ -130,7 +165,7 @@ def _evaluate(ctx: RunContext, classifier, images) -> dict:
         label_of = dict(zip(images.paths, images.labels))
         labels = np.array([label_of[p] for p in paths])
     result = evaluate_predictions(labels, probs, list(ctx.splits.classes), list(paths))
-    return {"result": result, "top_losses": top_losses(labels, probs, list(paths), k=12)}
+    return {"result": result, "top_losses": top_losses(labels, probs, list(paths), k=12, class_names=list(ctx.splits.classes))}
 
 
 def _columns(history: list[dict]) -> dict[str, list]:

@@ -1,0 +1,215 @@
+"""`advise`: measure a dataset against a pretrained backbone and recommend how to train on it."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import replace
+
+import numpy as np
+
+from ..backbones import create_backbone, get_backbone_spec, offline_weights_available
+from ..data import DataSplits, ImageSet, load_splits
+from ..errors import DataError
+from ..data.decode import decode_images
+from ..data.scan import recording_skips
+from .advice import Advice, Plan
+from .budget import Clock, format_seconds, parse_budget
+from .cost import measure_throughput, probe_seconds
+from .dataset import MIN_PER_CLASS, dataset_facts, grey_share, load_for_advice
+from .decide import choose_layer, pick_candidate, quadrant, similarity_votes, size_class, wants_class_weights
+from .multitap import cached_layer_features, in_forward_order
+from .plan import describe_layer, finetune_candidate, frozen_candidates, make_plan, trial_candidate
+from .session import Session
+from .similarity import measure_similarity
+from .sweep import MAX_CV_SAMPLES, SWEEP_CS, SweepResult, depth_sweep, stratified_subsample, sweep_layers
+
+log = logging.getLogger(__name__)
+
+SIGNAL_SAMPLE = 256  # images decoded for the similarity signals and the throughput timing
+# Cheaper backbones to fall back to, in order, when the sweep does not fit the budget.
+SMALLER = ("efficientnet_lite2", "efficientnet_lite1", "efficientnet_lite0")
+HEAVY = ("vgg16", "vgg19", "resnet50", "inception_v3", "xception")  # several times lite0's cost per image
+
+
+def advise(data: str, backbone: str = "efficientnet_lite0", weights: str = "imagenet", input_size: int | None = None,
+           budget: str | float | None = None, seed: int = 0, val_fraction: float = 0.2, device: str = "auto",
+           progress: bool = False, views: int = 5, splits: DataSplits | None = None) -> Advice:
+    """Measure `data` and recommend a strategy with its settings, reasons and cost.
+
+    Args:
+        data: a folder, CSV or built-in dataset name (as `train`).
+        backbone, weights, input_size: the pretrained network to transfer from.
+        budget: seconds (or "10m") for advice plus training; None for no limit.
+        seed, val_fraction: as `train` (the same split, so cached features are shared).
+        views: augmented views per image for the `features-aug` candidate.
+        splits: already-loaded splits (`train --strategy auto` passes its own).
+
+    Returns:
+        The advice. Data too small to probe (a class with fewer than 2 images) gets advice
+        that says so with a fallback plan instead of an error.
+    """
+    with recording_skips():  # one warning per unusable file, however often the advice reads it
+        return _advise(data, backbone, weights, input_size, Clock(None if budget is None else parse_budget(budget)),
+                       seed, val_fraction, device, progress, views, splits)
+
+
+def _advise(data: str, backbone: str, weights: str, input_size: int | None, clock: Clock, seed: int,
+            val_fraction: float, device: str, progress: bool, views: int, splits: DataSplits | None) -> Advice:
+    everything = None
+    if splits is None:
+        splits, everything = load_for_advice(data, val_fraction, seed)
+    if splits is None or min(splits.train.counts().values()) < MIN_PER_CLASS:
+        return _too_small(data, backbone, weights, everything or splits.train, clock)
+    if str(weights).lower() == "none":
+        return _no_pretraining(data, backbone, splits, clock)
+    base = create_backbone(backbone, weights, include_top=False, input_size=input_size)
+    s = Session(data, splits, base, weights, input_size, seed, device, progress, views, clock)
+    sample = _measure_machine(s)
+    return _measure_and_decide(s, sample)
+
+
+def probe_depths(data: str, backbone: str = "efficientnet_lite0", weights: str = "imagenet",
+                 input_size: int | None = None, layers: list[str | None] | None = None, seed: int = 0,
+                 val_fraction: float = 0.2, device: str = "auto", progress: bool = False) -> tuple[SweepResult, str]:
+    """The depth sweep alone: pooled features of every stage (one cached pass over the training
+    split) and a cross-validated logistic probe on each. Returns the sweep and the dataset name.
+
+    Raises:
+        DataError: the data cannot be loaded, or a class has too few images to cross-validate.
+    """
+    splits = load_splits(data, val_fraction, seed)
+    name, count = min(splits.train.counts().items(), key=lambda item: item[1])
+    if count < MIN_PER_CLASS:
+        raise DataError(f"class '{name}' has {count} training image(s): a cross-validated probe needs at least "
+                        f"{MIN_PER_CLASS} per class; add images")
+    base = create_backbone(backbone, weights, include_top=False, input_size=input_size)
+    if layers:  # shallow to deep, the end of the base last
+        layers = in_forward_order(base, [n for n in layers if n is not None]) + ([None] if None in layers else [])
+    features = cached_layer_features(base, splits.train, layers or sweep_layers(base), device=device,
+                                     progress=progress)
+    return depth_sweep(features, seed), splits.name
+
+
+def _measure_machine(s: Session) -> list:
+    """Decode a sample (timed), time the backbone; step down to a smaller one if needed."""
+    pick = stratified_subsample(np.asarray(s.train.labels), SIGNAL_SAMPLE, s.seed)
+    pre = s.base.preprocessing
+    start = time.perf_counter()
+    decoded, skipped = decode_images([s.train.paths[i] for i in pick], pre.resize_size, pre.interpolation)
+    decode_seconds = (time.perf_counter() - start) / max(1, len(pick))
+    if not decoded.images:
+        raise DataError(f"none of the {len(pick)} sampled training images could be read (e.g. {skipped[0]})")
+    sample = s.sample = list(decoded.images)
+    s.throughput = measure_throughput(s.base, sample, decode_seconds, s.device)
+    while not s.clock.fits(_sweep_seconds(s, len(s.train)) + s.evaluation_seconds()) and _step_down(s, sample):
+        pass
+    return sample
+
+
+def _sweep_seconds(s: Session, images: int) -> float:
+    layers = sweep_layers(s.base)
+    uncached = any(not s.is_cached(s.train, layer) for layer in layers)
+    probes = len(layers) * probe_seconds(min(MAX_CV_SAMPLES, images), 512, 5 * len(SWEEP_CS))
+    return (s.throughput.extraction(images) if uncached else 0.0) + probes
+
+
+def _step_down(s: Session, sample: list) -> bool:
+    """Switch to the next smaller backbone with ImageNet weights at hand; False if there is none.
+
+    Only for `imagenet` weights: a weights file belongs to its own architecture.
+    """
+    name = s.base.name
+    if s.weights != "imagenet":
+        return False
+    ladder = SMALLER[SMALLER.index(name) + 1:] if name in SMALLER else (SMALLER[-1:] if name in HEAVY else ())
+    for smaller in ladder:
+        if not offline_weights_available(get_backbone_spec(smaller)):
+            continue
+        s.base = create_backbone(smaller, s.weights, include_top=False, input_size=s.input_size)
+        s.throughput = measure_throughput(s.base, sample, s.throughput.decode, s.device)
+        s.clock.give_up(f"backbone {smaller} instead of {name} (the depth sweep of {name} does not fit the budget)")
+        return True
+    return False
+
+
+def _measure_and_decide(s: Session, sample: list) -> Advice:
+    facts = dataset_facts(s.splits.name, s.train, s.splits.val, s.splits.val_from_train, grey_share(sample), s.seed)
+    similarity = measure_similarity(s.base.name, s.weights, sample, s.input_size, s.device)
+    layers = sweep_layers(s.base)
+    features = cached_layer_features(s.base, _sweep_images(s), layers, device=s.device, progress=s.progress)
+    sweep = depth_sweep(features, s.seed)
+    layer, layer_reason = choose_layer(sweep)
+    size, size_reason = size_class(facts)
+    votes, similar, similar_reason = similarity_votes(similarity, sweep, layer)
+    cell = quadrant(size, similar)
+    s.reasons += [size_reason, similar_reason,
+                  f"Quadrant {cell['cell']}: the notes advise {cell['notes_advise']}.", layer_reason]
+    candidates, chosen = _candidates(s, sweep, layers, layer, features[layer], cell)
+    plan = make_plan(s, chosen, wants_class_weights(facts))
+    s.reasons.append(_closing_sentence(s, plan, facts))
+    marked = tuple(replace(c, status="chosen") if c is chosen else c for c in candidates)
+    return Advice(s.data, s.base.name, s.weights, facts, plan, tuple(s.reasons), cell, votes, similarity, sweep,
+                  marked, s.throughput, s.clock.to_dict(), tuple(s.warnings), s.clock.elapsed())
+
+
+def _candidates(s: Session, sweep, layers, layer, train_features, cell: dict):
+    """Frozen candidates compared by CV; fine-tuning added where the quadrant says large."""
+    candidates = frozen_candidates(s, sweep, layer, train_features, cell["size"] == "small")
+    frozen, compare_reason = pick_candidate(candidates)
+    s.reasons.append(compare_reason)
+    if cell["size"] == "large":
+        finetune, finetune_reason = finetune_candidate(s, layers, layer, cell["similarity"], frozen)
+    else:
+        finetune, finetune_reason = trial_candidate(s, layers, layer, cell["similarity"], frozen, sweep)
+    if finetune_reason:
+        s.reasons.append(finetune_reason)
+    if finetune is None:
+        return candidates, frozen
+    return candidates + [finetune], finetune if finetune.status != "trial" else frozen
+
+
+def _sweep_images(s: Session) -> ImageSet:
+    """All training images, or a stratified subsample when the full sweep would not fit the budget."""
+    full = _sweep_seconds(s, len(s.train))
+    if s.clock.fits(full + s.evaluation_seconds(), share=0.6):
+        return s.train
+    per_image = s.throughput.extraction(1)
+    count = max(2 * len(s.train.classes), int(0.4 * s.clock.left() / per_image))
+    keep = stratified_subsample(np.asarray(s.train.labels), min(count, len(s.train)), s.seed)
+    s.clock.give_up(f"the depth sweep on {len(keep)} of {len(s.train)} training images (budget)")
+    return s.train.subset(keep.tolist())
+
+
+def _closing_sentence(s: Session, plan: Plan, facts) -> str:
+    where = describe_layer(plan.settings.get("layer"))
+    text = f"Recommended: {plan.strategy} on {where}"
+    if plan.strategy == "finetune":
+        settings = plan.settings
+        text = f"Recommended: finetune for {settings['epochs']} epochs with {settings['augment']} augmentation"
+    if plan.settings.get("class_weights"):
+        text += f", with class weights (imbalance {facts.imbalance:.1f}:1)"
+    return text + f"; estimated run time {format_seconds(plan.estimated_seconds)} on {s.throughput.device}."
+
+
+def _too_small(data: str, backbone: str, weights: str, images: ImageSet, clock: Clock) -> Advice:
+    facts = dataset_facts(str(data), images, None, False)
+    name, count = facts.smallest_class
+    reasons = (f"Class '{name}' has {count} image(s): with fewer than 2 images in a class there is no "
+               f"validation split and no cross-validation, so nothing can be measured.",
+               "Add images (at least 2 per class to train at all; a few dozen per class to measure anything), "
+               "or provide a val/ folder.",
+               "Fallback once it can be split: linear on the end of the conv base, without cross-validation "
+               "(the notes' choice for small data similar to ImageNet, and the cheapest).")
+    plan = Plan("linear", {"layer": None}, 0.0)
+    return Advice(str(data), backbone, weights, facts, plan, reasons, budget=clock.to_dict(),
+                  warnings=(reasons[0],), seconds=clock.elapsed(), too_small=True)
+
+
+def _no_pretraining(data: str, backbone: str, splits: DataSplits, clock: Clock) -> Advice:
+    facts = dataset_facts(splits.name, splits.train, splits.val, splits.val_from_train)
+    reasons = ("Weights 'none': there is nothing pretrained to transfer, so neither the similarity signals "
+               "nor the depth sweep mean anything.",
+               "The notes' remaining option is to train from scratch: strategy scratch with augmentation.")
+    plan = Plan("scratch", {"augment": "medium"}, 0.0)
+    return Advice(str(data), backbone, "none", facts, plan, reasons, budget=clock.to_dict(), seconds=clock.elapsed())

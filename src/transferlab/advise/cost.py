@@ -1,0 +1,129 @@
+"""What each strategy will cost here: throughput measured on a few images, then extrapolated.
+
+Nothing is assumed about the machine: decoding, the augmentation transform, a frozen forward
+pass and a training step (forward + backward) are each timed on real sample images on the
+device the run will use, and the estimates are sums of images x seconds per image.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from functools import partial
+
+import torch
+
+from ..backbones import Backbone
+from ..data.augment import train_transform
+from ..data.transforms import eval_transform
+from ..engine.device import autocast, pick_device, to_device
+from ..features.extract import extract_features
+
+PROBE_SECONDS_PER_UNIT = 5e-8  # logistic probe, one BLAS thread: seconds per (sample x feature x fit), 2 cores
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """Seconds per image on `device` for each kind of work."""
+
+    device: str
+    decode: float
+    augment: float
+    forward: float  # eval transform + frozen forward pass
+    train: float | None = None  # forward + backward, every parameter trainable; timed only when needed
+
+    def to_dict(self) -> dict:
+        return {k: (round(v, 5) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+
+    def images_per_second(self) -> dict[str, float]:
+        rates = {"forward": round(1 / self.forward, 1)}
+        return rates if self.train is None else {**rates, "train": round(1 / self.train, 1)}
+
+    def extraction(self, images: int, decoded: bool = False) -> float:
+        """One pass of the frozen base over `images` (decoding included unless already done)."""
+        return images * (self.forward + (0.0 if decoded else self.decode))
+
+    def augmented_views(self, images: int, views: int) -> float:
+        """`views` augmented passes over decoded images."""
+        return views * images * (self.augment + self.forward)
+
+    def finetune(self, train: int, val: int, epochs: int, trainable_share: float) -> float:
+        """Decoding once, then `epochs` of augmented training steps and a validation pass.
+
+        A step that back-propagates through only the last `trainable_share` of the network
+        costs the forward pass plus that share of the backward pass.
+        """
+        train = max(self.train or self.forward, self.forward)
+        step = self.forward + (train - self.forward) * min(1.0, max(0.0, trainable_share))
+        return (train + val) * self.decode + epochs * (train * (self.augment + step) + val * self.forward)
+
+
+def probe_seconds(samples: int, dim: int, fits: int) -> float:
+    """Rough cost of `fits` logistic-regression fits (the sweep, a probe's C search)."""
+    return PROBE_SECONDS_PER_UNIT * samples * max(dim, 512) * fits
+
+
+def measure_throughput(backbone: Backbone, images: Sequence[torch.Tensor], decode_seconds: float,
+                       device: str = "auto", batch: int = 32) -> Throughput:
+    """Time the augmentation transform and the frozen forward pass on `batch` sample images.
+
+    The forward pass is timed through `features.extract_features`, the code every extraction
+    runs (its batching, precision and prefetching included). The training step is timed later,
+    only if fine-tuning is considered (`measure_train_step`).
+
+    Args:
+        backbone: the conv base (left unchanged).
+        images: decoded uint8 sample images (repeated if fewer than `batch`).
+        decode_seconds: measured seconds per image to decode, carried into the result.
+    """
+    target = pick_device(device)
+    sample = [images[i % len(images)] for i in range(batch)]
+    pre = backbone.preprocessing
+    augment = _per_image(lambda: [train_transform(pre, "light")(img) for img in sample], batch)
+    forward = partial(extract_features, backbone, sample, None, pre, batch, device, compile=False)
+    extract_features(backbone, sample[:4], None, pre, 4, device, compile=False)  # warm-up: allocator, kernels
+    inference = _best_of(2, forward, batch, target)
+    return Throughput(str(target), decode_seconds, augment, inference, None)
+
+
+def measure_train_step(backbone: Backbone, images: Sequence[torch.Tensor], device: str = "auto",
+                       batch: int = 8) -> float:
+    """Seconds per image of a training step (forward + backward, every parameter trainable).
+
+    The backbone is left unchanged: eval-mode BatchNorm, no optimizer step, gradients cleared.
+    """
+    target = pick_device(device)
+    sample = [images[i % len(images)] for i in range(batch)]
+    transform = eval_transform(backbone.preprocessing)
+    backbone.eval().to(target).to(memory_format=torch.channels_last)
+    step = partial(_train_step, backbone, sample[:2], transform, target)
+    step()  # warm-up: autograd buffers
+    return _per_image(partial(_train_step, backbone, sample, transform, target), batch, target)
+
+
+def _train_step(backbone: Backbone, sample, transform, target: torch.device) -> None:
+    flags = [p.requires_grad for p in backbone.parameters()]
+    try:
+        for param in backbone.parameters():
+            param.requires_grad_(True)
+        with autocast(target):
+            maps = backbone.forward_features(to_device(torch.stack([transform(img) for img in sample]), target))
+        maps.float().mean().backward()
+    finally:
+        for param, flag in zip(backbone.parameters(), flags):
+            param.grad = None
+            param.requires_grad_(flag)
+
+
+def _best_of(repeats: int, work, count: int, device: torch.device) -> float:
+    """The fastest of `repeats` timings: other processes only ever make a run slower."""
+    return min(_per_image(work, count, device) for _ in range(repeats))
+
+
+def _per_image(work, count: int, device: torch.device | None = None) -> float:
+    start = time.perf_counter()
+    work()
+    if device is not None and device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return (time.perf_counter() - start) / count

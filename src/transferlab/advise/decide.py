@@ -1,0 +1,160 @@
+"""From measurements to the notes' 2x2 guide, and from the guide to a concrete plan.
+
+The guide (notes, lesson 13 and module 5 summary): small + similar -> a linear classifier on
+the end of the conv base (beware fine-tuning); small + different -> a linear classifier on an
+earlier layer; large + similar -> fine-tune; large + different -> fine-tune or retrain (still
+initialised from ImageNet). Every threshold below is a named constant with its reason, and every
+decision returns the sentence that explains it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .candidates import Candidate, paired_se
+from .dataset import DatasetFacts
+from .similarity import Similarity
+from .sweep import SweepResult, layer_label
+
+# "Small" vs "large": the notes' small-data example (Chollet's cats vs dogs, "bases de datos
+# pequeñas") has 1,000 training images per class; large means clearly more, twice that.
+LARGE_PER_CLASS = 2000
+# The ImageNet head's mean top-1 probability: ~0.75 on ImageNet's own validation images; a
+# head that guesses (textures, digits, micrographs) stays far below. Half-way-ish cut.
+HEAD_CONFIDENCE_SIMILAR = 0.30
+# Mean over BatchNorm layers of the median per-channel Gaussian KL(dataset || ImageNet).
+# Zero for ImageNet itself; photos of ImageNet-like objects stay near a few hundredths.
+BN_KL_SIMILAR = 0.10
+# A frozen base already this accurate (CV on train) leaves fine-tuning nothing to measure.
+SATURATED = 0.995
+# Largest/smallest class above this: weight the loss by inverse class frequency.
+IMBALANCED = 3.0
+
+NOTES_ADVICE = {
+    ("small", "similar"): "a linear classifier on the end of the conv base (beware fine-tuning)",
+    ("small", "different"): "a linear classifier on an earlier layer",
+    ("large", "similar"): "fine-tuning",
+    ("large", "different"): "fine-tuning or retraining, still initialised from ImageNet",
+}
+
+
+def choose_layer(sweep: SweepResult) -> tuple[str | None, str]:
+    """The sweep's best layer, unless the end of the base is within one standard error of it
+    (the one-standard-error rule: keep the simpler, exportable, fine-tunable end)."""
+    best, end = sweep.best, sweep.end
+    gain, se = sweep.gain_over_end()
+    if best.layer is None or gain <= se:
+        why = (f"the end of the conv base scores {end.cv_mean:.4f}" + (
+            f", within one standard error ({se:.4f}) of the best, {best.label} at {best.cv_mean:.4f}"
+            if best.layer is not None else ", the best of every depth"))
+        return None, f"Depth sweep ({sweep.folds}-fold CV on train): {why}: cut at the end."
+    return best.layer, (f"Depth sweep ({sweep.folds}-fold CV on train): {best.label} scores {best.cv_mean:.4f}, "
+                        f"{100 * gain:.2f} points above the end ({end.cv_mean:.4f}; standard error "
+                        f"{100 * se:.2f}): cut at {best.label}.")
+
+
+def size_class(facts: DatasetFacts) -> tuple[str, str]:
+    """`small` or `large` by the median training images per class."""
+    median = facts.per_class_median
+    name, smallest = facts.smallest_class
+    size = "large" if median >= LARGE_PER_CLASS else "small"
+    return size, (f"Size: {median:,.0f} training images per class (median; smallest {name}: {smallest}) is "
+                  f"{'at least' if size == 'large' else 'below'} {LARGE_PER_CLASS:,}: {size}.")
+
+
+def similarity_votes(similarity: Similarity | None, sweep: SweepResult | None,
+                     layer: str | None) -> tuple[dict, str, str]:
+    """Each signal's value, threshold and verdict; the majority verdict (ties: the sweep's)."""
+    votes = {}
+    if similarity is not None and similarity.head_confidence is not None:
+        votes["imagenet_head"] = _vote(similarity.head_confidence, HEAD_CONFIDENCE_SIMILAR, higher_is_similar=True)
+    if similarity is not None and similarity.bn_kl is not None:
+        votes["batchnorm_kl"] = _vote(similarity.bn_kl, BN_KL_SIMILAR, higher_is_similar=False)
+    if sweep is not None:
+        gain, se = sweep.gain_over_end()
+        votes["depth_sweep"] = {"value": round(gain, 4), "threshold": f"one standard error ({se:.4f})",
+                                "says": "similar" if layer is None else "different"}
+    if not votes:
+        return votes, "similar", "Similarity: nothing measurable without ImageNet weights; assumed similar."
+    different = sum(v["says"] == "different" for v in votes.values())
+    verdict = "different" if different * 2 > len(votes) else "similar"
+    if different * 2 == len(votes) and "depth_sweep" in votes:
+        verdict = votes["depth_sweep"]["says"]
+    return votes, verdict, _similarity_sentence(votes, similarity, verdict)
+
+
+def _vote(value: float, threshold: float, higher_is_similar: bool) -> dict:
+    similar = value >= threshold if higher_is_similar else value <= threshold
+    return {"value": round(value, 4), "threshold": threshold, "says": "similar" if similar else "different"}
+
+
+def _similarity_sentence(votes: dict, similarity: Similarity | None, verdict: str) -> str:
+    parts = []
+    if "imagenet_head" in votes:
+        guess = similarity.imagenet_classes[0] if similarity.imagenet_classes else None
+        parts.append(f"ImageNet head mean top-1 probability {votes['imagenet_head']['value']:.2f} "
+                     f"(similar if >= {HEAD_CONFIDENCE_SIMILAR})"
+                     + (f", most frequent guess '{guess[0].split(',')[0]}' ({guess[1]:.0%})" if guess else ""))
+    if "batchnorm_kl" in votes:
+        parts.append(f"BatchNorm KL to ImageNet statistics {votes['batchnorm_kl']['value']:.3f} "
+                     f"(similar if <= {BN_KL_SIMILAR})")
+    if "depth_sweep" in votes:
+        parts.append(f"depth sweep cut {'at the end' if votes['depth_sweep']['says'] == 'similar' else 'earlier'}")
+    count = sum(v["says"] == verdict for v in votes.values())
+    return f"Similarity: {'; '.join(parts)}: {count} of {len(votes)} signals say {verdict}."
+
+
+def quadrant(size: str, similarity: str) -> dict:
+    """The cell of the notes' guide and what the notes advise there."""
+    return {"size": size, "similarity": similarity, "cell": f"{size} + {similarity}",
+            "notes_advise": NOTES_ADVICE[(size, similarity)]}
+
+
+def pick_candidate(candidates: Sequence[Candidate]) -> tuple[Candidate, str]:
+    """The cheapest candidate within one paired standard error of the best CV score.
+
+    `candidates` are in order of cost (cheapest first) and share the same folds.
+    """
+    scored = [c for c in candidates if c.cv_mean is not None]
+    best = max(scored, key=lambda c: c.cv_mean)
+    for candidate in scored:
+        se = paired_se(best.fold_scores, candidate.fold_scores)
+        if best.cv_mean - candidate.cv_mean <= se:
+            table = ", ".join(f"{c.strategy} {c.cv_mean:.4f}" for c in scored)
+            why = ("the best" if candidate is best
+                   else f"within one standard error ({se:.4f}) of {best.strategy} and cheaper")
+            return candidate, f"Compared by the same CV folds on train: {table}: {candidate.strategy} is {why}."
+    return best, ""
+
+
+def finetune_settings(layers: Sequence[str | None], layer: str | None, similarity: str) -> tuple[dict, str]:
+    """Where to unfreeze, read off the sweep: everything after the best layer is ImageNet-specific.
+
+    Cut at the end: the last two stage groups (the features are right, adapt them gently).
+    Cut in the first half of the depths on different data: everything (the notes' "retrain",
+    initialised from ImageNet). Otherwise: every layer after the cut.
+    """
+    if layer is None:
+        return {"unfreeze": 2, "unfreeze_from": None}, (
+            "Fine-tune the last two stage groups (the sweep peaks at the end).")
+    index = list(layers).index(layer)
+    if similarity == "different" and index < (len(layers) - 1) / 2:
+        return {"unfreeze": -1, "unfreeze_from": None}, (
+            f"Fine-tune every layer (the sweep peaks early, at {layer_label(layer)}: "
+            f"retrain, initialised from ImageNet).")
+    after = layers[index + 1]
+    if after is None:
+        return {"unfreeze": 1, "unfreeze_from": None}, "Fine-tune the layers after the cut (the top group)."
+    return {"unfreeze": 2, "unfreeze_from": after}, (
+        f"Unfreeze from {after}, the first layer after the sweep's best ({layer_label(layer)}): "
+        f"deeper layers are ImageNet-specific.")
+
+
+def wants_class_weights(facts: DatasetFacts) -> bool:
+    return facts.imbalance >= IMBALANCED
+
+
+def se_of(scores: Sequence[float]) -> float | None:
+    return float(np.std(scores, ddof=1) / np.sqrt(len(scores))) if len(scores) > 1 else None

@@ -1,0 +1,216 @@
+"""Candidates, their costs, and the plan: what `train --strategy auto` will run.
+
+Frozen-base candidates at the sweep's layer are compared by cross-validation on train (the
+linear probe, the dense head, and on small data the dense head on augmented views). Fine-tuning
+is planned where the notes' guide says so (large data) and the measurements leave room for it.
+Each costly step is checked against the budget first and scaled down or dropped, with a
+sentence saying what was given up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import replace
+
+import numpy as np
+import torch
+
+from ..data.augment import resolve_augment
+from ..data.decode import decode_images
+from ..features import FeatureSet, cached_features
+from ..features.probes import DEFAULT_CS
+from ..models.freezing import trainable_groups
+from .advice import Plan
+from .budget import format_seconds
+from .candidates import Candidate, cv_dense_head, features_aug_epochs, linear_candidate
+from .cost import measure_train_step, probe_seconds
+from .decide import SATURATED, finetune_settings, se_of
+from .session import Session
+from .sweep import MAX_FOLDS, SweepResult, layer_label
+
+log = logging.getLogger(__name__)
+
+FEATURES_EPOCHS = 40  # `features` default
+AUGMENT_PRESET = "medium"  # `features-aug` default
+FINETUNE_EPOCHS, MIN_FINETUNE_EPOCHS = 5, 2  # `finetune` default, and the fewest worth running
+MIN_VIEWS = 2
+# A frozen base scoring below this in CV leaves room that fine-tuning may fill; on small data
+# the notes warn against fine-tuning, so it is measured (a trial) instead of assumed.
+TRIAL_BELOW = 0.97
+DECODE_ONCE_BYTES = 2 << 30  # as `features-aug`: decode the training images once below this
+EXPLORE_PASSES = 50_000  # without a budget: the most augmented images the advice extracts (~6 min on 2 cores)
+
+
+def frozen_candidates(s: Session, sweep: SweepResult, layer: str | None, train: FeatureSet,
+                      small: bool) -> list[Candidate]:
+    """linear, features and (small data) features-aug at `layer`, cheapest first, CV-scored."""
+    n, dim = len(train.labels), train.features.shape[1]
+    candidates = [linear_candidate(sweep, layer, run_seconds(s, "linear", {"layer": layer}, dim))]
+    reserve = candidates[0].estimated_seconds
+    folds = min(MAX_FOLDS, sweep.folds)
+    cost = s.head_seconds(int(n * (folds - 1)), FEATURES_EPOCHS)
+    settings = {"layer": layer}
+    estimate = run_seconds(s, "features", settings, dim)
+    if s.clock.fits(cost + reserve):
+        with _one_thread():
+            scores = cv_dense_head(train.features, train.labels, s.seed, 256, 0.5, FEATURES_EPOCHS)
+        candidates.append(Candidate("features", settings, float(np.mean(scores)), se_of(scores), scores, estimate))
+    else:
+        candidates.append(_skipped("features", settings, estimate, s, "its cross-validation"))
+    if small:
+        candidates.append(_augmented_candidate(s, layer, train, reserve, folds))
+    return candidates
+
+
+def _augmented_candidate(s: Session, layer: str | None, train: FeatureSet, reserve: float, folds: int) -> Candidate:
+    dim = train.features.shape[1]
+    for views in range(s.views, min(MIN_VIEWS, s.views) - 1, -1):
+        epochs = features_aug_epochs(views)
+        settings = {"layer": layer, "views": views, "augment": AUGMENT_PRESET}
+        cost = (s.throughput.augmented_views(len(s.train), views) + len(s.train) * s.throughput.decode
+                + s.head_seconds(len(train.labels) * (views + 1) * (folds - 1), epochs))
+        if s.clock.budget is None:  # no budget: a fixed amount of work, so the decision does not vary with load
+            fits = views * len(s.train) <= EXPLORE_PASSES
+        else:
+            fits = cost <= s.clock.left() - reserve
+        if fits:
+            if views < s.views:
+                s.clock.give_up(f"features-aug with {views} augmented views instead of {s.views} (budget)")
+            views_features = _views(s, layer, views)
+            with _one_thread():
+                scores = cv_dense_head(train.features, train.labels, s.seed, 256, 0.5, epochs,
+                                       views=[_aligned(v, train) for v in views_features])
+            estimate = run_seconds(s, "features-aug", settings, dim)
+            return Candidate("features-aug", settings, float(np.mean(scores)), se_of(scores), scores, estimate)
+    settings = {"layer": layer, "views": s.views, "augment": AUGMENT_PRESET}
+    estimate = run_seconds(s, "features-aug", settings, dim)
+    if s.clock.budget is None:
+        s.clock.give_up(f"features-aug: not compared ({s.views} augmented views of {len(s.train):,} training images "
+                        f"exceed the advice's own limit of {EXPLORE_PASSES:,} passes; pass a budget to allow it)")
+        return Candidate("features-aug", settings, None, None, (), estimate, status="skipped: too slow to compare")
+    return _skipped("features-aug", settings, estimate, s, f"{s.views} augmented views of every training image")
+
+
+def _views(s: Session, layer: str | None, views: int) -> list[FeatureSet]:
+    """The augmented views exactly as the `features-aug` strategy caches them (so it reuses them)."""
+    pre = s.base.preprocessing
+    decoded = None
+    if 4 * len(s.train) * pre.resize_size**2 <= DECODE_ONCE_BYTES:  # else each view streams its decoding
+        decoded, _ = decode_images(s.train.paths, pre.resize_size, pre.interpolation, progress=s.progress)
+    augment = resolve_augment(AUGMENT_PRESET).canonical()
+    return [cached_features(s.base, s.train, layer, pre, device=s.device, progress=s.progress, decoded=decoded,
+                            augment=augment, view=k, seed=s.seed) for k in range(views)]
+
+
+def _aligned(view: FeatureSet, clean: FeatureSet) -> np.ndarray:
+    if view.paths == clean.paths:
+        return view.features
+    row = {p: i for i, p in enumerate(view.paths)}
+    return view.features[[row[p] for p in clean.paths]]
+
+
+def _skipped(strategy: str, settings: dict, estimate: float, s: Session, what: str) -> Candidate:
+    s.clock.give_up(f"{strategy}: not compared ({what} does not fit the budget)")
+    return Candidate(strategy, settings, None, None, (), estimate, status="skipped: budget")
+
+
+def finetune_candidate(s: Session, layers: list, layer: str | None, similarity: str,
+                       frozen: Candidate) -> tuple[Candidate | None, str]:
+    """Fine-tuning with the unfreeze depth from the sweep and as many epochs as the budget allows."""
+    if frozen.cv_mean is not None and frozen.cv_mean >= SATURATED:
+        return None, (f"Not fine-tuning: the frozen base already scores {frozen.cv_mean:.4f} in CV "
+                      f"(>= {SATURATED}); there is nothing left to measure a gain on.")
+    settings, why = finetune_settings(layers, layer, similarity)
+    if s.throughput.train is None:
+        s.throughput = replace(s.throughput, train=measure_train_step(s.base, s.sample, s.device))
+    for epochs in range(FINETUNE_EPOCHS, MIN_FINETUNE_EPOCHS - 1, -1):
+        chosen = {**settings, "epochs": epochs, "augment": "light"}
+        estimate = run_seconds(s, "finetune", chosen)
+        if s.clock.fits(estimate):
+            if epochs < FINETUNE_EPOCHS:
+                s.clock.give_up(f"fine-tuning for {epochs} epochs instead of {FINETUNE_EPOCHS} (budget)")
+            return Candidate("finetune", chosen, None, None, (), estimate, status="planned"), why
+    s.clock.give_up(f"fine-tuning (even {MIN_FINETUNE_EPOCHS} epochs need about "
+                    f"{format_seconds(run_seconds(s, 'finetune', {**settings, 'epochs': MIN_FINETUNE_EPOCHS}))})")
+    return None, "Not fine-tuning: it does not fit the time budget; the best frozen-base candidate instead."
+
+
+def trial_candidate(s: Session, layers: list, layer: str | None, similarity: str, frozen: Candidate,
+                    sweep: SweepResult) -> tuple[Candidate | None, str]:
+    """Small data whose frozen features leave headroom: fine-tuning, decided by a measured trial.
+
+    `train --strategy auto` fine-tunes on the CV's first training part and compares the result
+    with the frozen pick's score on the same held-out fold; `advise` only plans it.
+    """
+    if frozen.cv_mean is None or frozen.cv_mean >= TRIAL_BELOW:
+        return None, ""
+    if sweep.samples != len(s.train):
+        return None, "No fine-tuning trial: the sweep ran on a subsample, so no held-out fold matches it."
+    settings, why = finetune_settings(layers, layer, similarity)
+    if s.throughput.train is None:
+        s.throughput = replace(s.throughput, train=measure_train_step(s.base, s.sample, s.device))
+    chosen = {**settings, "epochs": FINETUNE_EPOCHS, "augment": "light"}
+    n, held = len(s.train), len(s.train) // sweep.folds
+    trial = (s.throughput.finetune(n - held, held, FINETUNE_EPOCHS, _trainable_share(s, chosen))
+             + s.throughput.extraction(n) + s.throughput.extraction(held))
+    final = run_seconds(s, "finetune", chosen)
+    if not s.clock.fits(trial + final + frozen.estimated_seconds):
+        s.clock.give_up(f"the fine-tuning trial (about {format_seconds(trial)}, then {format_seconds(final)} "
+                        f"to fine-tune for real)")
+        return None, f"No fine-tuning trial: it does not fit the time budget; {frozen.strategy} instead."
+    sentence = (f"The frozen base leaves headroom (CV {frozen.cv_mean:.4f} < {TRIAL_BELOW}): auto fine-tunes on "
+                f"{sweep.folds - 1}/{sweep.folds} of train as a trial (about {format_seconds(trial)}) and keeps "
+                f"fine-tuning only if it beats {frozen.strategy} on the held-out fold. {why}")
+    return Candidate("finetune", chosen, None, None, (), final, status="trial"), sentence
+
+
+def run_seconds(s: Session, strategy: str, settings: dict, dim: int = 1280) -> float:
+    """Estimated seconds of `train` with this strategy after the advice (its caches are warm)."""
+    layer, t = settings.get("layer"), s.throughput
+    n = len(s.train)
+    if strategy == "finetune":
+        share = _trainable_share(s, settings)
+        return (t.finetune(n, len(s.splits.val), settings["epochs"], share)
+                + s.extraction_seconds(None) + probe_seconds(n, dim, len(DEFAULT_CS)) + s.evaluation_seconds())
+    seconds = s.extraction_seconds(layer) + s.evaluation_seconds()
+    if strategy == "linear":
+        return seconds + probe_seconds(n, dim, len(DEFAULT_CS))
+    if strategy == "features":
+        return seconds + s.head_seconds(n, FEATURES_EPOCHS)
+    views = settings["views"]
+    augment = resolve_augment(AUGMENT_PRESET).canonical()
+    uncached = sum(not s.is_cached(s.train, layer, (augment, k, s.seed)) for k in range(views))
+    return (seconds + n * t.decode + t.augmented_views(n, uncached)
+            + s.head_seconds(n * (views + 1), features_aug_epochs(views)))
+
+
+def _trainable_share(s: Session, settings: dict) -> float:
+    groups = trainable_groups(s.base, settings.get("unfreeze"), settings.get("unfreeze_from"))
+    trainable = {n for g in groups for n in g.param_names}
+    sizes = {n: p.numel() for n, p in s.base.body.named_parameters()}
+    return sum(sizes[n] for n in trainable) / max(1, sum(sizes.values()))
+
+
+def make_plan(s: Session, chosen: Candidate, class_weights: bool) -> Plan:
+    """The chosen candidate as `TrainConfig` changes."""
+    settings = {"layer": None, **chosen.settings}
+    if class_weights and chosen.strategy != "linear":
+        settings["class_weights"] = True
+    return Plan(chosen.strategy, settings, chosen.estimated_seconds)
+
+
+def describe_layer(layer: str | None) -> str:
+    return "the end of the conv base" if layer is None else layer_label(layer)
+
+
+@contextlib.contextmanager
+def _one_thread():
+    """Tiny heads train many times faster on one thread: thread hand-offs dominate their steps
+    (measured: 3.9 s instead of 112 s for a 5-fold CV on 2 busy cores)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -1,0 +1,60 @@
+"""The state one `advise` call carries around: data, backbone, budget clock, cost model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..backbones import Backbone
+from ..data import DataSplits, ImageSet
+from ..features.cache import entry_path, feature_key
+from .budget import Clock
+from .cost import Throughput
+
+# Per (training vector x epoch) seconds of a dense head on cached features (measured on 2 cores
+# with one thread: about 2.3e-5; rounded up).
+HEAD_SECONDS = 3e-5
+
+
+@dataclass
+class Session:
+    """One advice in progress."""
+
+    data: str
+    splits: DataSplits
+    base: Backbone
+    weights: str
+    input_size: int | None
+    seed: int
+    device: str
+    progress: bool
+    views: int
+    clock: Clock
+    throughput: Throughput | None = None
+    sample: list = field(default_factory=list)  # decoded sample images (signals and timings)
+    reasons: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def train(self) -> ImageSet:
+        return self.splits.train
+
+    def held_out(self) -> list[ImageSet]:
+        """Val and, where present, test: what a run extracts and evaluates besides train."""
+        return [s for s in (self.splits.val, self.splits.test) if s is not None and len(s)]
+
+    def is_cached(self, images: ImageSet, layer: str | None, view: tuple | None = None) -> bool:
+        """Whether the feature cache already holds `images` at `layer` for this base."""
+        key = feature_key(self.base, layer, self.base.preprocessing, images, view)
+        return entry_path(key).is_file()
+
+    def extraction_seconds(self, layer: str | None, include_train: bool = True) -> float:
+        """Frozen-base passes still needed at `layer` over train (optionally), val and test."""
+        sets = ([self.train] if include_train else []) + self.held_out()
+        return sum(self.throughput.extraction(len(s)) for s in sets if not self.is_cached(s, layer))
+
+    def evaluation_seconds(self) -> float:
+        """The final scoring of the trained classifier on val/test images (decode + forward)."""
+        return sum(self.throughput.extraction(len(s)) for s in self.held_out())
+
+    def head_seconds(self, vectors: int, epochs: int) -> float:
+        return HEAD_SECONDS * vectors * epochs

@@ -1,0 +1,112 @@
+"""`auto`: measure the data (`advise`), then run the strategy the measurements recommend.
+
+The decision (quadrant, signals, candidates with their CV scores, reasons, budget and what it
+gave up) is kept in `summary.json["details"]["decision"]`; the depth sweep's plot goes into the
+run directory as `sweep.png`. Auto decides the strategy and its settings (backbone when the
+budget asks for a smaller one, layer, epochs, views, augmentation, unfreeze depth, class
+weights); every other option (learning rate, batch size, optimizer, seed...) passes through.
+
+Where the advice asks for a fine-tuning trial (small data whose frozen features leave headroom),
+auto fine-tunes on the training part of the CV's first fold, scores it on that fold's held-out
+images, and fine-tunes for real only if it beats the frozen pick's score on the same images.
+The validation split that the run reports is never used to choose.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import shutil
+import time
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from ..advise import Advice, advise
+from ..advise.sweep import cv_folds
+from ..config import TrainConfig
+from ..evaluation.predictions import predict_paths
+from ..features.extract import extract_options
+from ..viz.render.advise import plot_depth_sweep
+from .common import RunContext, StrategyOutcome
+from .features_aug import run_features_aug
+from .finetune import run_finetune
+from .linear import run_features, run_linear
+from .scratch import run_scratch
+
+log = logging.getLogger(__name__)
+
+_RUNNERS = {"linear": run_linear, "features": run_features, "features-aug": run_features_aug,
+            "finetune": run_finetune, "scratch": run_scratch}
+# The trial must beat the frozen pick on the held-out fold by this share and this many images: its best
+# epoch is chosen on that fold, which flatters it a little.
+TRIAL_MARGIN, TRIAL_MIN_IMAGES = 0.01, 2
+
+
+def run_auto(ctx: RunContext) -> StrategyOutcome:
+    config = ctx.config
+    with extract_options(config.precision, config.compile):
+        advice = advise(config.data, config.backbone, config.weights, config.input_size, config.budget,
+                        config.seed, config.val_fraction, config.device, ctx.progress, config.views,
+                        splits=ctx.splits)
+    chosen = config.replace(**advice.config_changes(), budget=None)
+    trial = _maybe_trial(ctx, advice, config) if advice.trial is not None else None
+    if trial is not None and trial["kept"]:
+        chosen = config.replace(strategy="finetune", backbone=advice.backbone, layer=None, budget=None,
+                                **advice.trial.settings)
+    ctx.notes.append(f"auto chose {chosen.strategy}: {advice.reasons[-1]}" if trial is None else
+                     f"auto chose {chosen.strategy}: {trial['sentence']}")
+    ctx.notes.extend(f"auto gave up {item}" for item in advice.budget.get("given_up", []))
+    _plot_sweep(ctx, advice)
+    # One BLAS thread for numpy/scipy (the probes' small matrix products), not for torch's kernels.
+    with threadpool_limits(1, user_api="blas"):
+        outcome = _RUNNERS[chosen.strategy](dataclasses.replace(ctx, config=chosen))
+    decision = {**advice.decision(), "trial": trial, "strategy": chosen.strategy,
+                "config": {k: v for k, v in chosen.to_dict().items() if v != config.to_dict().get(k)}}
+    if trial is not None and trial["kept"]:
+        decision["settings"] = {"backbone": advice.backbone, **advice.trial.settings}
+        decision["reasons"] = [*decision["reasons"], f"Trial: {trial['sentence']}."]
+    outcome.details = {**outcome.details, "decision": decision, "chosen_strategy": chosen.strategy}
+    return outcome
+
+
+def _maybe_trial(ctx: RunContext, advice: Advice, config: TrainConfig) -> dict:
+    """Fine-tune on fold 0's training part; compare with the frozen pick on fold 0's held-out images."""
+    start, frozen = time.perf_counter(), advice.chosen
+    train = ctx.splits.train
+    inner, held = cv_folds(np.asarray(train.labels), config.seed)[0]  # the sweep's and candidates' first fold
+    splits = dataclasses.replace(ctx.splits, train=train.subset(inner.tolist()), val=train.subset(held.tolist()),
+                                 test=None, val_from_train=True)
+    trial_config = config.replace(strategy="finetune", backbone=advice.backbone, layer=None, budget=None,
+                                  **advice.trial.settings)
+    out = ctx.path("trial")
+    out.mkdir(exist_ok=True)
+    trial_ctx = dataclasses.replace(ctx, config=trial_config, out=out, splits=splits, resume=False, notes=[])
+    with threadpool_limits(1, user_api="blas"):
+        outcome = run_finetune(trial_ctx)
+    images = splits.val
+    probs, paths, _ = predict_paths(outcome.classifier, images.paths, outcome.classifier.preprocessing,
+                                    device=config.device)
+    label_of = dict(zip(images.paths, images.labels))
+    accuracy = float(np.mean(np.argmax(probs, 1) == np.array([label_of[p] for p in paths])))
+    baseline = frozen.fold_scores[0]
+    margin = max(TRIAL_MARGIN, TRIAL_MIN_IMAGES / max(1, len(paths)))
+    kept = accuracy >= baseline + margin
+    shutil.rmtree(out, ignore_errors=True)  # the trial's weights are not the run's; its numbers are kept below
+    verdict = "fine-tuning kept" if kept else f"{frozen.strategy} kept"
+    sentence = (f"fine-tuning trial on {len(inner)} training images scored {accuracy:.4f} on {len(paths)} held-out "
+                f"ones against {baseline:.4f} for {frozen.strategy} (needs +{margin:.4f}): {verdict}")
+    log.info("auto: %s", sentence)
+    return {"finetune_accuracy": accuracy, "frozen_strategy": frozen.strategy, "frozen_accuracy": baseline,
+            "margin": margin, "train_images": int(len(inner)), "held_out_images": int(len(paths)), "kept": kept,
+            "seconds": round(time.perf_counter() - start, 1), "sentence": sentence}
+
+
+def _plot_sweep(ctx: RunContext, advice: Advice) -> None:
+    sweep = advice.sweep
+    if sweep is None:
+        return
+    rows = sweep.rows
+    plot_depth_sweep([r.label for r in rows], [r.cv_mean for r in rows], [r.cv_std for r in rows],
+                     [r.dim for r in rows], ctx.path("sweep.png"), chosen=advice.plan.settings.get("layer", None),
+                     title=f"Depth sweep - {ctx.splits.name} ({advice.backbone})")

@@ -1,0 +1,129 @@
+"""`advise` end to end on tiny data: measurements, plan, reasons, budget, and bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import write_image
+
+from advise_helpers import slow_machine, tiny_weights  # noqa: F401  (fixtures)
+
+from transferlab.advise import advise
+from transferlab.advise.text import format_advice, train_command
+from transferlab.errors import DataError
+
+
+def _advise(data, weights, **options):
+    return advise(str(data), "tiny_cnn", weights, input_size=32, device="cpu", views=1, **options)
+
+
+def test_advice_measures_compares_and_recommends(split_folder, tiny_weights):
+    advice = _advise(split_folder, tiny_weights)
+    assert [row.label for row in advice.sweep.rows] == ["stem", "stage1", "stage2", "end"]
+    assert advice.sweep.folds == 5 and advice.sweep.samples == 30  # train only: the 12 val images never seen
+    assert advice.facts.train_counts == {"blue": 10, "green": 10, "red": 10} and advice.facts.imbalance == 1.0
+    assert advice.quadrant["cell"].startswith("small + ")
+    assert [c.strategy for c in advice.candidates] == ["linear", "features", "features-aug"]
+    assert all(c.cv_mean is not None and len(c.fold_scores) == 5 for c in advice.candidates)
+    chosen = [c for c in advice.candidates if c.status == "chosen"]
+    assert len(chosen) == 1 and chosen[0].strategy == advice.plan.strategy
+    assert advice.plan.settings["layer"] == advice.sweep.rows[-1].layer or advice.plan.settings["layer"] in (
+        "stem", "stage1", "stage2")
+    assert any(r.startswith("Quadrant small") for r in advice.reasons) and advice.reasons[-1].startswith("Recommended")
+    assert advice.throughput.forward > 0 and advice.plan.estimated_seconds >= 0
+    json.dumps(advice.to_dict(), default=str)
+    decision = json.loads(json.dumps(advice.decision(), default=str))
+    assert set(decision) >= {"quadrant", "signals", "strategy", "settings", "reasons", "candidates", "budget"}
+    text = format_advice(advice)
+    for part in ("depth sweep", "quadrant:", "candidates", "recommended:", "why:", "cost:"):
+        assert part in text
+    assert train_command(advice).startswith(f"transferlab train {split_folder} --strategy {advice.plan.strategy}")
+
+
+def test_advice_is_repeatable_and_second_time_from_the_cache(split_folder, tiny_weights, caplog):
+    first = _advise(split_folder, tiny_weights)
+    caplog.clear()
+    with caplog.at_level("INFO", logger="transferlab.advise"):
+        second = _advise(split_folder, tiny_weights)
+    assert "4 layer(s) cached, 0 to extract" in caplog.text
+    assert (first.plan.strategy, first.plan.settings) == (second.plan.strategy, second.plan.settings)
+    assert [c.fold_scores for c in first.candidates] == [c.fold_scores for c in second.candidates]
+    assert [r.fold_scores for r in first.sweep.rows] == [r.fold_scores for r in second.sweep.rows]
+
+
+def test_a_tight_budget_gives_things_up_and_says_so(split_folder, tiny_weights, slow_machine):
+    advice = _advise(split_folder, tiny_weights, budget="1s")
+    given_up = advice.budget["given_up"]
+    assert advice.budget["seconds"] == 1.0 and given_up
+    assert any("features" in item for item in given_up)
+    assert advice.plan.strategy == "linear"  # the cheapest measured candidate is always possible
+    assert "gave up" in format_advice(advice)
+
+
+def test_too_small_to_probe_gets_advice_not_a_crash(tmp_path, tiny_weights):
+    root = tmp_path / "small"
+    for i in range(5):
+        write_image(root / "many" / f"{i}.png", (200, 30, 30), seed=i)
+    write_image(root / "lonely" / "0.png", (30, 30, 200))
+    advice = _advise(root, tiny_weights)
+    assert advice.too_small and advice.sweep is None and advice.plan.strategy == "linear"
+    assert "lonely" in advice.reasons[0] and any("Add images" in r for r in advice.reasons)
+    assert advice.facts.train_counts == {"lonely": 1, "many": 5}
+    assert "too small" in format_advice(advice)
+
+
+def test_unusable_data_is_still_a_one_line_error(tmp_path, tiny_weights):
+    write_image(tmp_path / "only" / "one_class" / "0.png", (0, 0, 0))
+    with pytest.raises(DataError):
+        _advise(tmp_path / "only", tiny_weights)
+    with pytest.raises(DataError):
+        _advise(tmp_path / "missing", tiny_weights)
+
+
+def test_no_pretrained_weights_means_training_from_scratch(split_folder):
+    advice = advise(str(split_folder), "tiny_cnn", "none", input_size=32, device="cpu")
+    assert advice.plan.strategy == "scratch" and advice.sweep is None
+    assert "nothing pretrained" in advice.reasons[0]
+
+
+@pytest.fixture
+def large(monkeypatch):
+    """Make 10 images per class count as 'large' and no CV score as 'saturated'."""
+    from transferlab.advise import decide, plan
+
+    monkeypatch.setattr(decide, "LARGE_PER_CLASS", 5)
+    monkeypatch.setattr(plan, "SATURATED", 1.01)
+
+
+def test_large_data_is_fine_tuned_with_the_depth_from_the_sweep(split_folder, tiny_weights, large):
+    advice = _advise(split_folder, tiny_weights)
+    assert advice.quadrant["size"] == "large" and advice.plan.strategy == "finetune"
+    settings = advice.plan.settings
+    assert settings["epochs"] == 5 and settings["augment"] == "light" and "unfreeze" in settings
+    assert advice.throughput.train is not None and advice.throughput.train > 0
+    assert [c.strategy for c in advice.candidates] == ["linear", "features", "finetune"]
+    assert advice.candidates[-1].status == "chosen" and advice.candidates[-1].cv_mean is None
+    command = train_command(advice)
+    assert "--strategy finetune" in command and "--epochs 5 --augment light" in command
+
+
+def test_fine_tuning_that_does_not_fit_the_budget_falls_back_to_the_frozen_base(split_folder, tiny_weights, large,
+                                                                            slow_machine):
+    advice = _advise(split_folder, tiny_weights, budget="2s")
+    assert advice.plan.strategy in ("linear", "features")
+    assert any(item.startswith("fine-tuning") for item in advice.budget["given_up"])
+    assert any("does not fit the time budget" in reason for reason in advice.reasons)
+
+
+def test_headroom_on_small_data_plans_a_fine_tuning_trial_not_a_guess(split_folder, tiny_weights, monkeypatch,
+                                                                     slow_machine):
+    from transferlab.advise import plan
+
+    monkeypatch.setattr(plan, "TRIAL_BELOW", 1.01)
+    advice = _advise(split_folder, tiny_weights)
+    assert advice.plan.strategy in ("linear", "features", "features-aug")  # the frozen pick stays the plan
+    assert advice.trial is not None and advice.trial.settings["epochs"] == 5 and advice.chosen.strategy == advice.plan.strategy
+    assert any("as a trial" in reason for reason in advice.reasons)
+    tight = _advise(split_folder, tiny_weights, budget="2s")
+    assert tight.trial is None and any("trial" in item for item in tight.budget["given_up"])

@@ -1,0 +1,80 @@
+"""`train --strategy auto`: advice, then the recommended strategy, with the decision recorded."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from advise_helpers import tiny_weights  # noqa: F401  (fixture)
+
+from transferlab.config import TrainConfig
+from transferlab.errors import TransferlabError
+from transferlab.evaluation.predictions import predict_paths
+from transferlab.strategies import load_model, train
+
+
+def _config(data, weights, **changes) -> TrainConfig:
+    return TrainConfig(data=str(data), strategy="auto", backbone="tiny_cnn", weights=weights, input_size=32,
+                       device="cpu", views=1, **changes)
+
+
+def test_auto_runs_the_recommendation_and_records_why(split_folder, tiny_weights, tmp_path):
+    result = train(_config(split_folder, tiny_weights, budget=300.0), tmp_path / "run")
+    summary = json.loads((result.out / "summary.json").read_text())
+    assert summary["strategy"] == "auto" and (result.out / "sweep.png").is_file()
+    decision = summary["details"]["decision"]
+    assert summary["details"]["chosen_strategy"] == decision["strategy"] in ("linear", "features", "features-aug")
+    assert decision["quadrant"]["cell"].startswith("small + ")
+    assert set(decision["signals"]["sweep"]) == {"stem", "stage1", "stage2", "end"}
+    assert decision["reasons"][-1].startswith("Recommended") and decision["budget"]["seconds"] == 300.0
+    scored = [c for c in decision["candidates"] if c["cv_mean"] is not None]
+    assert len(scored) == 3 and sum(c["status"] == "chosen" for c in decision["candidates"]) == 1
+    assert any(note.startswith("auto chose") for note in summary["notes"])
+    assert TrainConfig.load(result.out / "config.yaml").strategy == "auto"
+    loaded = load_model(result.out)
+    rows = summary["val"]["top_losses"]
+    probs, paths, _ = predict_paths(loaded.classifier, [r["path"] for r in rows], loaded.preprocessing, device="cpu")
+    assert list(paths) == [r["path"] for r in rows]
+    assert 0.0 <= summary["val"]["accuracy"] <= 1.0 and np.allclose(probs.sum(1), 1.0, atol=1e-4)
+
+
+def test_budget_belongs_to_auto_only():
+    with pytest.raises(TransferlabError, match="strategy auto"):
+        TrainConfig(data="x", strategy="linear", budget=60.0)
+    with pytest.raises(TransferlabError, match="positive"):
+        TrainConfig(data="x", strategy="auto", budget=0.0)
+
+
+def test_auto_fine_tunes_large_data_where_the_sweep_says(split_folder, tiny_weights, tmp_path, monkeypatch):
+    from transferlab.advise import decide, plan
+
+    monkeypatch.setattr(decide, "LARGE_PER_CLASS", 5)  # 10 images per class count as large
+    monkeypatch.setattr(plan, "SATURATED", 1.01)
+    result = train(_config(split_folder, tiny_weights, batch_size=8), tmp_path / "run")
+    details = result.summary["details"]
+    assert details["chosen_strategy"] == "finetune" and details["unfrozen_groups"]
+    assert details["decision"]["settings"]["epochs"] == 5 and result.summary["epochs"] >= 1
+    assert (result.out / "curves.png").is_file()
+
+
+@pytest.mark.parametrize("margin, kept", [(-1.0, True), (2.0, False)])
+def test_auto_measures_fine_tuning_with_a_trial_when_frozen_features_leave_headroom(
+        split_folder, tiny_weights, tmp_path, monkeypatch, margin, kept):
+    from transferlab.advise import plan
+    from transferlab.strategies import auto
+
+    monkeypatch.setattr(plan, "TRIAL_BELOW", 1.01)  # any frozen score leaves 'headroom'
+    monkeypatch.setattr(auto, "TRIAL_MARGIN", margin)  # force the verdict both ways
+    monkeypatch.setattr(auto, "TRIAL_MIN_IMAGES", margin)
+    result = train(_config(split_folder, tiny_weights, batch_size=8), tmp_path / "run")
+    decision = result.summary["details"]["decision"]
+    trial = decision["trial"]
+    frozen = next(c for c in decision["candidates"] if c["status"] == "chosen")
+    assert trial["train_images"] == 24 and trial["held_out_images"] == 6  # the CV's first fold of 30
+    assert 0.0 <= trial["finetune_accuracy"] <= 1.0 and trial["frozen_accuracy"] == frozen["fold_scores"][0]
+    assert trial["kept"] is kept and any(c["status"] == "trial" for c in decision["candidates"])
+    assert decision["strategy"] == result.summary["details"]["chosen_strategy"] == ("finetune" if kept
+                                                                                    else frozen["strategy"])
+    assert ("unfrozen_groups" in result.summary["details"]) is kept
+    assert not (result.out / "trial").exists()

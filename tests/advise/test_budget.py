@@ -1,0 +1,35 @@
+"""Budgets: durations people write, and the clock that spends them."""
+
+from __future__ import annotations
+
+import pytest
+
+from transferlab.advise.budget import Clock, format_seconds, parse_budget
+from transferlab.errors import TransferlabError
+
+
+@pytest.mark.parametrize("text, seconds", [("90s", 90), ("90", 90), ("10m", 600), ("1h", 3600), ("1.5h", 5400),
+                                           ("1h30m", 5400), (" 2m 30s ", 150), ("10M", 600), (45, 45.0)])
+def test_parse_budget(text, seconds):
+    assert parse_budget(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "ten minutes", "10x", "m10", "0", "0s", "-5m", "1h-5m", "30 10m"])
+def test_parse_budget_rejects_what_is_not_a_positive_duration(text):
+    with pytest.raises(TransferlabError, match="budget"):
+        parse_budget(text)
+
+
+def test_format_seconds():
+    assert format_seconds(42.4) == "42 s"
+    assert format_seconds(200) == "3 min 20 s"
+    assert format_seconds(3900) == "1 h 05 min"
+    assert format_seconds(-1) == "0 s"
+
+
+def test_clock_without_budget_fits_anything_and_with_one_counts_down():
+    assert Clock(None).fits(1e12) and Clock(None).left() == float("inf")
+    clock = Clock(100.0)
+    assert clock.fits(50) and not clock.fits(150) and not clock.fits(60, share=0.5)
+    clock.give_up("fine-tuning (budget)")
+    assert clock.to_dict() == {"seconds": 100.0, "given_up": ["fine-tuning (budget)"]}
