@@ -47,11 +47,11 @@ SETTINGS = (
     ("extract", "plain timm + PIL loop", "plain_extract", {}, []),
     ("extract", "plain loop + tuned malloc", "plain_extract", TUNED_ENV, []),
     ("extract", "transferlab (default: fp32 on the CPU)", "tl_extract", {}, []),
-    ("extract", "transferlab --precision bf16", "tl_extract", {}, ["--precision=bf16"]),
     ("finetune", "plain timm + PIL loop", "plain_finetune", {}, []),
     ("finetune", "transferlab", "tl_finetune", {}, []),
 )
 COMPILE_SETTING = ("extract", "transferlab + torch.compile (compile time included)", "tl_extract", {}, ["--compile"])
+BF16_SETTING = ("extract", "transferlab --precision bf16", "tl_extract", {}, ["--precision=bf16"])
 
 
 # --- workers (one per subprocess) ----------------------------------------------------------------
@@ -284,6 +284,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--workers", type=int, default=0, help="DataLoader workers, both fine-tuning loops")
     parser.add_argument("--compile", action="store_true", help="add a torch.compile row (extraction)")
+    parser.add_argument("--bf16", action="store_true", help="add a bf16 row (extraction; slow on most CPUs)")
     parser.add_argument("--no-write", action="store_true", help="print the table, leave BENCHMARKS.md")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--features-out", help=argparse.SUPPRESS)
@@ -294,8 +295,9 @@ def main() -> None:
         return
     tasks = set(args.tasks.split(","))
     settings = [s for s in SETTINGS if s[0] in tasks]
-    if args.compile and "extract" in tasks:
-        settings.insert(4, COMPILE_SETTING)
+    extras = [s for s, wanted in ((COMPILE_SETTING, args.compile), (BF16_SETTING, args.bf16)) if wanted]
+    if "extract" in tasks:
+        settings[3:3] = extras
     with tempfile.TemporaryDirectory() as scratch:
         results = [measure(s, args, Path(scratch)) for s in settings]
         text = markdown(results, args)
