@@ -1,4 +1,4 @@
-"""The README's reliability table: every bad-input corpus case through train, evaluate and predict.
+"""The README's reliability table: every bad-input corpus case through every command that reads images.
 
     .venv/bin/python bench/reliability_table.py            # prints the markdown table (~1-2 min, 2 cores)
 

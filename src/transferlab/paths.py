@@ -35,9 +35,3 @@ def atomic_write_text(target: str | os.PathLike, text: str) -> None:
     """Write `text` to `target` atomically."""
     with atomic_path(target) as tmp:
         tmp.write_text(text, encoding="utf-8")
-
-
-def atomic_write_bytes(target: str | os.PathLike, data: bytes) -> None:
-    """Write `data` to `target` atomically."""
-    with atomic_path(target) as tmp:
-        tmp.write_bytes(data)

@@ -132,7 +132,17 @@ def test_gradcam_with_nothing_readable(tmp_path, capsys):
     empty = tmp_path / "empty.png"
     empty.write_bytes(b"")
     assert main(["visualize", "gradcam", "tiny_cnn", str(empty), *TINY, "--out", str(tmp_path / "o")]) == 2
-    assert "none of the 1 images could be read" in capsys.readouterr().err
+    assert f"none of the 1 images found in {empty} could be read" in capsys.readouterr().err
+
+
+def test_gradcam_explains_every_image_of_a_folder(image_folder, tmp_path, capsys):
+    (image_folder / "red" / "README.txt").write_text("notes\n")
+    argv = ["visualize", "gradcam", "tiny_cnn", str(image_folder / "red"), *TINY, "--out", str(tmp_path / "o"),
+            "--json"]
+    assert main(argv) == 0
+    written = json.loads(capsys.readouterr().out)["written"]
+    assert sorted(Path(w["image"]).name for w in written) == sorted(f"red_{i}.png" for i in range(12))
+    assert all(Path(w["file"]).name.startswith("gradcam_") for w in written)
 
 
 def test_kernels_named_and_custom(photo, tmp_path, capsys):

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-COMMANDS = ("train", "extract", "advise", "evaluate", "predict")
+COMMANDS = ("train", "extract", "advise", "evaluate", "predict", "visualize")
 
 # outcome of a case for one command
 USED = "used"  # read and used like any other image
@@ -76,7 +76,7 @@ class Case:
         """The path (relative to the root) a command is given for this case."""
         if self.scope == "file":
             return "mixed"
-        uses_a_model = command in ("evaluate", "predict")  # pointed at new images, not a dataset to learn
+        uses_a_model = command in ("evaluate", "predict", "visualize")  # new images, not a dataset to learn
         return self.eval_path if uses_a_model and self.eval_path else self.path
 
 
@@ -216,6 +216,8 @@ def _all(outcome: str, says: str = "", **overrides: Expect) -> dict[str, Expect]
     if "train" in overrides:  # extract and advise read a dataset exactly as train does
         overrides.setdefault("extract", overrides["train"])
         overrides.setdefault("advise", overrides["train"])
+    if "predict" in overrides:  # visualize gradcam takes images and folders exactly as predict does
+        overrides.setdefault("visualize", overrides["predict"])
     return {command: overrides.get(command, Expect(outcome, says)) for command in COMMANDS}
 
 

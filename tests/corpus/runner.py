@@ -54,6 +54,8 @@ ARGV: dict[str, Callable[[str, Workspace], list[str]]] = {
                                 "--device", "cpu", "--json"],
     "evaluate": lambda data, ws: ["evaluate", str(ws.model), data, "--json", "--device", "cpu"],
     "predict": lambda data, ws: ["predict", str(ws.model), data, "--json", "--device", "cpu"],
+    "visualize": lambda data, ws: ["visualize", "gradcam", str(ws.model), data, "--json", "--device", "cpu",
+                                   "--out", str(ws.fresh("viz"))],
 }
 
 
@@ -132,6 +134,9 @@ def _used(command: str, code: int, out: str, ws: Workspace) -> tuple[int | None,
         return data["num_samples"], None
     if command == "predict":
         paths = frozenset(row["image"] for row in data["results"])
+        return len(paths), paths
+    if command == "visualize":
+        paths = frozenset(row["image"] for row in data["written"])
         return len(paths), paths
     return None, None  # a command without a machine-readable count: reports and exit code only
 

@@ -72,7 +72,7 @@ def test_decompression_bomb_refused_fast_without_allocating(tmp_path):
     start = time.perf_counter()
     with pytest.raises(BadImageError, match="too many pixels"):
         open_rgb(path)
-    assert time.perf_counter() - start < 2.0
+    assert time.perf_counter() - start < 10.0  # refusing reads the header only; decoding would take minutes
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before < 500 * 1024
 
 

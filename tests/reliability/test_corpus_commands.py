@@ -1,4 +1,4 @@
-"""Every bad-input corpus case through train, extract, evaluate and predict (in-process CLI calls).
+"""Every bad-input corpus case through train, extract, advise, evaluate, predict and visualize (in-process).
 
 A file is either used or skipped with exactly one report line naming it and the reason, and
 the command finishes; a dataset that cannot be used stops at once with exit code 2, one error

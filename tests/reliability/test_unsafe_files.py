@@ -16,6 +16,7 @@ from conftest import write_image
 
 from transferlab.backbones import create_backbone
 from transferlab.cli.main import main
+from transferlab.errors import WeightsError
 
 TINY = ["--backbone", "tiny_cnn", "--weights", "none", "--input-size", "32", "--device", "cpu"]
 
@@ -58,7 +59,7 @@ def _error_line(err: str) -> str:
 def test_crafted_pickle_is_refused_by_the_library(tmp_path, fmt, suffix):
     marker = tmp_path / "pwned"
     path = _crafted(tmp_path / f"evil{suffix}", marker, fmt)
-    with pytest.raises(Exception) as info:
+    with pytest.raises(WeightsError) as info:
         create_backbone("tiny_cnn", weights=path)
     message = str(info.value)
     assert "refused to load" in message and "\n" not in message and str(path) in message

@@ -192,14 +192,16 @@ def _build_torchvision_imagenet(spec: BackboneSpec) -> tuple[nn.Module, str]:
 
     url = torchvision.models.get_model_weights(spec.arch).DEFAULT.url
     checkpoint = _torchvision_checkpoint(spec)
+    why = "offline"
     if not checkpoint.is_file() and not _offline():
         try:
             torch.hub.download_url_to_file(url, str(checkpoint), progress=False)
-        except Exception:
+        except Exception as exc:  # no network, proxy, full disk...: said in the error below
             checkpoint.unlink(missing_ok=True)
+            why = f"download failed: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
     if not checkpoint.is_file():
         raise WeightsError(
-            f"ImageNet weights for {spec.name} are not available offline: put {url} at {checkpoint} "
+            f"ImageNet weights for {spec.name} are not available ({why}): put {url} at {checkpoint} "
             f"or pass --weights FILE"
         )
     body = spec.build(False)

@@ -10,7 +10,9 @@ import ctypes
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+
+from ..engine.distributed import is_main_process
 
 logger = logging.getLogger(__name__)
 
@@ -88,17 +90,33 @@ class _Formatter(logging.Formatter):
 def cli_logging(quiet: bool = False, verbose: bool = False) -> Iterator[None]:
     """Send the `transferlab` loggers to stderr while the context is open.
 
-    Warnings only with `quiet`, debug with `verbose`. On exit the handler and level are
-    removed again, so `main()` called in-process (tests, notebooks) leaves logging as it was.
+    Warnings only with `quiet`, debug with `verbose`; in the other processes of a distributed run
+    only errors (rank 0 speaks for the run). On exit the handler and level are removed again, so
+    `main()` called in-process (tests, notebooks) leaves logging as it was.
     """
     root = logging.getLogger("transferlab")
     handler = _StderrHandler()
     handler.setFormatter(_Formatter("%(message)s"))
     old_level = root.level
     root.addHandler(handler)
-    root.setLevel(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    root.setLevel(level if is_main_process() else logging.ERROR)
     try:
         yield
     finally:
         root.removeHandler(handler)
         root.setLevel(old_level)
+
+
+def launch_processes(count: int, argv: Sequence[str]) -> int:
+    """Run `transferlab ARGV` as `count` processes on this machine under torchrun; its exit code.
+
+    torchrun gives each process its rank and, on the CPU, one thread each (OMP_NUM_THREADS=1).
+    """
+    import subprocess
+
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={count}",
+               "-m", "transferlab", *argv]
+    logger.info("starting %d processes: torchrun --standalone --nproc_per_node=%d -m transferlab %s",
+                count, count, " ".join(argv))
+    return subprocess.call(command)

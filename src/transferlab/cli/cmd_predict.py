@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from ..backbones import Preprocessing, create_backbone, imagenet_class_names
-from ..data.scan import image_files
+from ..data.scan import expand_image_sources
 from ..evaluation.predictions import predict_paths, top_k_predictions
 from ..errors import DataError
 from . import _common
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     if args.top < 1 or args.batch_size < 1:
         raise DataError("--top and --batch-size must be at least 1")
     predictor, sources = _load_predictor(args.sources, args.backbone, args.weights)
-    paths = expand_sources(sources)
+    paths = expand_image_sources(sources)
     if not paths:
         raise DataError(f"no images found in {', '.join(sources)}")
     probs, kept, skipped = predict_paths(predictor.model, paths, predictor.preprocessing, args.batch_size,
@@ -103,20 +103,6 @@ def _load_predictor(sources: list[str], backbone: str, weights: str) -> tuple[Pr
         logger.warning("random weights: the predictions mean nothing")
     model = create_backbone(backbone, weights=weights).eval()
     return Predictor(model, model.preprocessing, imagenet_class_names(model.num_classes)), sources
-
-
-def expand_sources(sources: list[str]) -> list[str]:
-    """Files as given, folders replaced by the images found inside them (sorted)."""
-    paths = []
-    for source in sources:
-        if not Path(source).is_dir():
-            paths.append(source)
-            continue
-        found, left_out = image_files(Path(source))
-        paths += found
-        for item in left_out:
-            logger.info("%s", item)  # a README beside the photos is not worth a warning
-    return paths
 
 
 def _format_results(results: list[dict]) -> str:

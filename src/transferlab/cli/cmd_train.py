@@ -8,7 +8,9 @@ import sys
 from pathlib import Path
 
 from ..config import NORMALISATIONS, OPTIMIZERS, SCHEDULES, STRATEGIES, TrainConfig
+from ..engine.distributed import is_main_process, launched_distributed
 from . import _common
+from ._runtime import launch_processes
 
 EXAMPLES = (
     "train digits --strategy features",
@@ -19,6 +21,7 @@ EXAMPLES = (
     "train mnist5k --strategy scratch --model conv32-pool-conv64-pool-flatten-dense128-dropout0.5",
     "train photos/ --strategy finetune --out runs/ft --resume",
     "train photos/ --strategy auto --budget 10m      # measure (as transferlab advise), then run the plan",
+    "train photos/ --strategy finetune --devices 2   # 2 processes (DDP) on this machine, as torchrun would",
 )
 
 
@@ -80,6 +83,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                             "AVX512-BF16/AMX is about twice as fast (features within 0.1%% of fp32)")
     speed.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                        help="torch.compile the base for feature extraction (default: only for large extractions)")
+    speed.add_argument("--devices", type=int, default=1, metavar="N",
+                       help="train in N processes on this machine (DistributedDataParallel; GPUs or CPU cores); "
+                            "the same as torchrun --standalone --nproc_per_node N -m transferlab train ...")
     _common.add_json_flag(parser)
     return parser
 
@@ -105,10 +111,25 @@ def _budget(text: str | None) -> float | None:
     return parse_budget(text) if text else None
 
 
+def _without_devices(argv: list[str]) -> list[str]:
+    """`argv` minus `--devices N` / `--devices=N` (each launched process is one device)."""
+    kept, skip = [], False
+    for item in argv:
+        if skip:
+            skip = False
+        elif item == "--devices":
+            skip = True
+        elif not item.startswith("--devices="):
+            kept.append(item)
+    return kept
+
+
 def run(args: argparse.Namespace) -> int:
     from ..data.augment import resolve_augment
     from ..strategies import train
 
+    if args.devices > 1 and not launched_distributed():
+        return launch_processes(args.devices, _without_devices(args._argv))
     config = config_from_args(args)
     if config.augment is not None:
         resolve_augment(config.augment)  # a bad spec fails now, in one line, not after extraction
@@ -120,6 +141,8 @@ def run(args: argparse.Namespace) -> int:
                              f"command with --out {out} --resume")
         return 130
     summary = result.summary
+    if not is_main_process():  # rank 0 speaks for a distributed run
+        return _common.EXIT_OK
     if args.json:
         _common.print_json({"out": str(result.out), **summary})
         return _common.EXIT_OK

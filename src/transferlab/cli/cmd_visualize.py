@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data.scan import Skipped
+from ..data.scan import Skipped, expand_image_sources
 from ..engine.device import pick_device
 from ..errors import BadImageError, DataError, TransferlabError
 from .. import viz
@@ -130,8 +130,9 @@ def _add_classmax(commands) -> None:
 def _add_gradcam(commands) -> None:
     parser = _subcommand(commands, "gradcam", "where the evidence for a class lies in each image",
                          ["gradcam runs/ft dog.jpg", "gradcam efficientnet_lite0 cat.jpg --class tabby",
-                          "gradcam runs/ft a.jpg b.jpg --method gradcam --layer blocks.4"], _gradcam)
-    parser.add_argument("images", nargs="+", metavar="IMAGE")
+                          "gradcam runs/ft a.jpg b.jpg --method gradcam --layer blocks.4",
+                          "gradcam runs/ft photos/test/dogs/      # every image in a folder"], _gradcam)
+    parser.add_argument("images", nargs="+", metavar="IMAGE_OR_FOLDER")
     parser.add_argument("--class", dest="class_name", metavar="NAME|INDEX",
                         help="also explain this class (the predicted one is always shown)")
     parser.add_argument("--layer", metavar="NAME", help="target layer (default: the last stage with maps)")
@@ -237,8 +238,11 @@ def _gradcam(args) -> int:
     subject, out = _subject(args), _out_dir(args)
     chosen = viz.resolve_class(subject.classes, args.class_name) if args.class_name else None
     device = viz.sources.model_device(subject.model)
+    paths = expand_image_sources(args.images)
+    if not paths:
+        raise DataError(f"no images found in {', '.join(args.images)}")
     written, skipped, layer = [], [], args.layer
-    for number, path in enumerate(args.images):
+    for number, path in enumerate(paths):
         try:
             image = viz.prepare_image(path, subject.preprocessing)
         except BadImageError as exc:
@@ -247,19 +251,20 @@ def _gradcam(args) -> int:
             continue
         inputs = image.tensor[None].to(device)
         layer = layer or viz.default_layer(subject.model, "gradcam", inputs)
-        written.append(_explain(args, subject, image, inputs, layer, chosen, out, number))
+        written.append(_explain(args, subject, image, inputs, layer, chosen, out, number, len(paths) > 1))
     if not written:
-        raise DataError(f"none of the {len(args.images)} images could be read")
+        raise DataError(f"none of the {len(paths)} images found in {', '.join(args.images)} could be read")
     return _report(args, written, skipped)
 
 
-def _explain(args, subject, image, inputs, layer: str, chosen: int | None, out: Path, number: int) -> dict:
+def _explain(args, subject, image, inputs, layer: str, chosen: int | None, out: Path, number: int,
+             numbered: bool) -> dict:
     cams = viz.class_activation_maps(subject.model, inputs, layer, None, args.method)
     if chosen is not None and chosen != cams[0].class_index:
         cams += viz.class_activation_maps(subject.model, inputs, layer, chosen, args.method)
     labels = ["predicted", "class"][: len(cams)]
     captions = [f"{label}: {subject.classes[c.class_index]} ({c.probability:.0%})" for label, c in zip(labels, cams)]
-    stem = f"gradcam_{number:02d}_{_slug(Path(image.path).stem)}.png" if len(args.images) > 1 else \
+    stem = f"gradcam_{number:02d}_{_slug(Path(image.path).stem)}.png" if numbered else \
         f"gradcam_{_slug(Path(image.path).stem)}.png"
     path = viz.plot_gradcam(image.display, cams, captions, out / stem)
     classes = [{"role": label, "class": subject.classes[c.class_index], "index": c.class_index,

@@ -7,9 +7,11 @@ Adding a subcommand: write `cmd_<name>.py` with `add_parser(subparsers) -> Argum
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 
 from .. import __version__
+from ..engine.distributed import finish as finish_distributed
 from . import _common
 from . import cmd_advise
 from . import cmd_augment
@@ -68,12 +70,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     tune_allocator()  # before the command allocates its tensors
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, or a usage error already printed
         return exc.code if isinstance(exc.code, int) else _common.EXIT_USAGE
-    with cli_logging(quiet=args.quiet, verbose=args.verbose):
-        return _common.run_safely(args._run, args)
+    args._argv = argv
+    try:
+        with cli_logging(quiet=args.quiet, verbose=args.verbose):
+            return _common.run_safely(args._run, args)
+    finally:
+        finish_distributed()
 
 
 if __name__ == "__main__":

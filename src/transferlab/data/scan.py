@@ -6,7 +6,7 @@ import contextlib
 import csv
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -200,6 +200,23 @@ def stratified_split(images: ImageSet, val_fraction: float, seed: int) -> tuple[
         val_idx += members[:n_val].tolist()
         train_idx += members[n_val:].tolist()
     return images.subset(sorted(train_idx)), images.subset(sorted(val_idx))
+
+
+def expand_image_sources(sources: Sequence[str]) -> list[str]:
+    """Files as given, folders replaced by the images found inside them (sorted).
+
+    What a folder holds besides images (a README beside the photos) is logged at info level.
+    """
+    paths = []
+    for source in sources:
+        if not Path(source).is_dir():
+            paths.append(str(source))
+            continue
+        found, left_out = image_files(Path(source))
+        paths += found
+        for item in left_out:
+            log.info("%s", item)
+    return paths
 
 
 def image_files(folder: Path) -> tuple[list[str], list[Skipped]]:

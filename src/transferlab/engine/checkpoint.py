@@ -134,7 +134,6 @@ def load_training_state(path: Path, model: nn.Module, optimizer: torch.optim.Opt
             f"{path}: checkpoint is unreadable ({exc}); delete it and rerun with --resume to train this run "
             f"again from the start"
         ) from None
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
     opt_state: dict[int, dict] = {}
     for key, value in tensors.items():
         if key.startswith("opt."):
@@ -142,7 +141,13 @@ def load_training_state(path: Path, model: nn.Module, optimizer: torch.optim.Opt
             opt_state.setdefault(int(index), {})[name] = value
     for index, values in meta["opt_scalars"].items():
         opt_state.setdefault(int(index), {}).update(values)
-    optimizer.load_state_dict({"state": opt_state, "param_groups": meta["param_groups"]})
+    try:
+        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
+        optimizer.load_state_dict({"state": opt_state, "param_groups": meta["param_groups"]})
+    except (RuntimeError, ValueError, KeyError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise TransferlabError(f"{path}: checkpoint does not fit this run ({first}); resume with the options "
+                               f"it was made with, or use another --out") from None
     torch.set_rng_state(tensors["rng.torch"])
     np.random.set_state(tuple(meta["rng_numpy"][:1]) + (np.array(meta["rng_numpy"][1], dtype=np.uint32),) + tuple(meta["rng_numpy"][2:]))
     random.setstate((meta["rng_python"][0], tuple(meta["rng_python"][1]), meta["rng_python"][2]))

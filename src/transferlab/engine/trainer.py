@@ -14,8 +14,11 @@ from torch import nn
 from ..errors import TransferlabError
 from ..models.freezing import apply_bn_policy
 from .device import autocast, to_device
+from .distributed import World, all_sum, any_rank, current_world, gather
 
 log = logging.getLogger(__name__)
+
+RANK_SEED_STRIDE = 1_000_003
 
 
 class TrainingDiverged(TransferlabError):
@@ -36,6 +39,9 @@ class Trainer:
         max_norm: renormalise each output unit's incoming weights to at most this L2 norm.
         bn_policy: BatchNorm policy applied after `model.train()` (see models.freezing).
         seed: base seed; each epoch reseeds with `seed + epoch` so resumed runs replay exactly.
+        distributed: in a torchrun world, train with DistributedDataParallel on this rank's share
+            of each batch; epoch metrics are then summed over the ranks (the batches given must
+            be this rank's share, as `strategies.common.image_batches` cuts them).
     """
 
     def __init__(
@@ -50,8 +56,11 @@ class Trainer:
         max_norm: float | None = None,
         bn_policy: str | None = None,
         seed: int = 0,
+        distributed: bool = False,
     ):
         self.model = model
+        self.world = current_world() if distributed else World()
+        self.network = self._wrap(model, device) if self.world.active else model
         self.optimizer = optimizer
         self.loss_fn = loss_fn
         self.device = device
@@ -72,7 +81,8 @@ class Trainer:
         self._call("on_fit_start")
         first = epochs if self.state.get("stopped") else self.state["epoch"] + 1  # a finished run stays finished
         for epoch in range(first, epochs):
-            torch.manual_seed(self.seed + epoch)
+            # each rank draws its own augmentation and dropout; rank 0 draws as a single process does
+            torch.manual_seed(self.seed + epoch + RANK_SEED_STRIDE * self.world.rank)
             start = time.perf_counter()
             train_loss, train_acc = self.train_epoch(train_batches(epoch), epoch)
             val_loss, val_acc, _, _ = self.evaluate(val_batches)
@@ -99,6 +109,8 @@ class Trainer:
             correct += int((logits.argmax(1) == labels).sum())
             seen += n
             self._call("on_batch_end", loss, correct / seen)
+        if self.world.active:
+            total_loss, correct, seen = all_sum([total_loss, correct, seen])
         return total_loss / max(seen, 1), correct / max(seen, 1)
 
     @torch.no_grad()
@@ -113,6 +125,10 @@ class Trainer:
             total_loss += float(nn.functional.cross_entropy(logits, labels, reduction="sum"))
             probs.append(logits.softmax(1).cpu().numpy())
             labels_all.append(labels.cpu().numpy())
+        if self.world.active:  # each rank scored its share: every rank gets all of it
+            parts = gather((probs, labels_all, total_loss))
+            probs, labels_all = [p for part in parts for p in part[0]], [y for part in parts for y in part[1]]
+            total_loss = sum(part[2] for part in parts)
         if not probs:
             return math.nan, math.nan, np.zeros((0, 0)), np.zeros(0, dtype=np.int64)
         probs_np, labels_np = np.concatenate(probs), np.concatenate(labels_all)
@@ -123,11 +139,14 @@ class Trainer:
         self._set_lr()
         inputs, labels = to_device(inputs, self.device), labels.to(self.device)
         with autocast(self.device):
-            logits = self.model(inputs).float()
+            logits = self.network(inputs).float()
         loss = self.loss_fn(logits, labels)
         if self.l1:
             loss = loss + self.l1 * sum(p.abs().sum() for p in self._penalised())
-        if not torch.isfinite(loss):
+        diverged = not torch.isfinite(loss)
+        if self.world.active:  # all ranks stop together, before DDP's gradient exchange
+            diverged = any_rank(diverged)
+        if diverged:
             raise TrainingDiverged(
                 f"loss became {float(loss.detach())} at epoch {epoch + 1}, step {self.state['step']}: "
                 f"lower the learning rate (--lr) or check the input data"
@@ -139,6 +158,14 @@ class Trainer:
             self._apply_max_norm()
         self.state["step"] += 1
         return float(loss.detach()), logits.detach(), labels
+
+    @staticmethod
+    def _wrap(model: nn.Module, device: torch.device) -> nn.Module:
+        """DistributedDataParallel over the trainable parameters (the frozen ones are not synced)."""
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else None
+        return DistributedDataParallel(model, device_ids=ids)
 
     def _set_lr(self) -> None:
         multiplier = self.lr_at_step(self.state["step"])

@@ -17,7 +17,12 @@ from ..data.transforms import eval_transform
 from ..engine.device import autocast, pick_device, to_device
 
 
-@torch.inference_mode()
+DECODE_CHUNK = 1024  # images decoded at once: memory stays flat however many are predicted
+
+
+# no_grad, not inference_mode: the model is moved in place, and parameters converted inside
+# inference mode could never be trained again (see features/extract.py).
+@torch.no_grad()
 def predict_paths(
     model: nn.Module,
     paths: list[str] | tuple[str, ...],
@@ -26,19 +31,29 @@ def predict_paths(
     device: str = "auto",
     progress: bool = False,
 ) -> tuple[np.ndarray, tuple[str, ...], list[Skipped]]:
-    """Softmax probabilities (N, K) for the readable images among `paths`, and what was skipped."""
-    decoded, skipped = decode_images(paths, preprocessing.resize_size, preprocessing.interpolation, progress=progress)
+    """Softmax probabilities (N, K) for the readable images among `paths`, and what was skipped.
+
+    Images are decoded `DECODE_CHUNK` at a time, so memory does not grow with `len(paths)`.
+    """
     transform = eval_transform(preprocessing)
     target = pick_device(device)
     model.eval().to(target).to(memory_format=torch.channels_last)
-    probs = []
-    for first in tqdm(range(0, len(decoded.images), batch_size), desc="predict", disable=not progress):
-        batch = torch.stack([transform(img) for img in decoded.images[first : first + batch_size]])
-        with autocast(target):
-            logits = model(to_device(batch, target)).float()
-        probs.append(logits.softmax(1).cpu().numpy())
+    probs, kept, skipped = [], [], []
+    bar = tqdm(total=len(paths), desc="predict", unit="img", disable=not progress)
+    for start in range(0, len(paths), DECODE_CHUNK):
+        decoded, bad = decode_images(paths[start : start + DECODE_CHUNK], preprocessing.resize_size,
+                                     preprocessing.interpolation)
+        for first in range(0, len(decoded.images), batch_size):
+            batch = torch.stack([transform(img) for img in decoded.images[first : first + batch_size]])
+            with autocast(target):
+                logits = model(to_device(batch, target)).float()
+            probs.append(logits.softmax(1).cpu().numpy())
+        kept += decoded.paths
+        skipped += bad
+        bar.update(len(decoded.paths) + len(bad))
+    bar.close()
     out = np.concatenate(probs) if probs else np.zeros((0, 0), dtype=np.float32)
-    return out, decoded.paths, skipped
+    return out, tuple(kept), skipped
 
 
 def top_k_predictions(

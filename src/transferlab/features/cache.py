@@ -25,6 +25,7 @@ from ..data.augment import train_transform
 from ..data.decode import DecodedImages, decode_images
 from ..data.scan import ImageSet, Skipped, report_skips
 from ..engine.checkpoint import DIGEST_KEY, load_checked, save_checked
+from ..engine.distributed import World, current_world, gather, on_main, shard_batches
 from ..errors import DataError
 from ..paths import cache_dir
 from .extract import COMPILE_MIN_IMAGES, current_extract_options, extract_features
@@ -102,34 +103,95 @@ def cached_features(
             `view`, drawn reproducibly from `seed` (each view is its own cache entry).
     """
     pre = preprocessing or backbone.preprocessing
-    view_id = (augment, view, seed) if augment else None
-    key = feature_key(backbone, layer, pre, images, view_id)
-    entry = entry_path(key, root)
+    world = current_world()
+    view_id = None
+    if augment:  # a view is drawn per shard: the same seed over N processes draws other views
+        view_id = (augment, view, seed) + ((world.size,) if world.active else ())
+    entry = entry_path(feature_key(backbone, layer, pre, images, view_id), root)
     entry.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(entry) + ".lock"):
-        cached = _read_entry(entry)
-        if cached is not None:
-            log.info("feature cache hit: %s", entry.name)
-            report_skips(cached.skipped)
-            return cached
+
+    def compute(part: ImageSet, part_decoded: DecodedImages | None) -> FeatureSet:
         transform = None
         if augment:
             torch.manual_seed(seed * 100_003 + view)
             transform = train_transform(pre, augment)
-        if decoded is None:
-            features, kept_paths, skipped = _stream_features(backbone, images, layer, pre, batch_size, device,
+        if part_decoded is None:
+            features, kept_paths, skipped = _stream_features(backbone, part, layer, pre, batch_size, device,
                                                              progress, transform)
         else:
-            kept_paths, decoded_set = decoded.paths, set(decoded.paths)
-            skipped = [Skipped(p, "unreadable image") for p in images.paths if p not in decoded_set]
-            features = extract_features(backbone, decoded.images, layer, pre, batch_size, device, progress, transform)
-        if len(images) and not kept_paths:
-            raise DataError(f"none of the {len(images)} images could be read (e.g. {skipped[0]})")
+            kept_paths, decoded_set = part_decoded.paths, set(part_decoded.paths)
+            skipped = [Skipped(p, "unreadable image") for p in part.paths if p not in decoded_set]
+            features = extract_features(backbone, part_decoded.images, layer, pre, batch_size, device, progress,
+                                        transform)
         kept = set(kept_paths)
-        labels = np.array([lab for p, lab in zip(images.paths, images.labels) if p in kept], dtype=np.int64)
-        result = FeatureSet(features, labels, tuple(kept_paths), tuple(skipped))
-        _write_entry(entry, result)
-        return result
+        labels = np.array([lab for p, lab in zip(part.paths, part.labels) if p in kept], dtype=np.int64)
+        return FeatureSet(features, labels, tuple(kept_paths), tuple(skipped))
+
+    if world.active:
+        result = _shared_entry(entry, images, decoded, batch_size, compute, world)
+    else:
+        with FileLock(str(entry) + ".lock"):
+            result = _cache_hit(entry)
+            if result is None:
+                result = _checked(compute(images, decoded), images)
+                _write_entry(entry, result)
+    return result
+
+
+def _cache_hit(entry: Path) -> FeatureSet | None:
+    cached = _read_entry(entry)
+    if cached is not None:
+        log.info("feature cache hit: %s", entry.name)
+        report_skips(cached.skipped)
+    return cached
+
+
+def _checked(result: FeatureSet, images: ImageSet) -> FeatureSet:
+    if len(images) and not result.paths:
+        raise DataError(f"none of the {len(images)} images could be read (e.g. {result.skipped[0]})")
+    return result
+
+
+def _shared_entry(entry: Path, images: ImageSet, decoded: DecodedImages | None, batch_size: int,
+                  compute, world: World) -> FeatureSet:
+    """The distributed path: rank 0 reads the cache; on a miss each rank extracts whole batches of
+    its share, every rank receives all of them in the original order, and rank 0 stores the entry."""
+    hit = on_main(lambda: _read_entry(entry))
+    if hit is not None:
+        log.info("feature cache hit: %s", entry.name)
+        report_skips(hit.skipped)
+        return hit
+    if decoded is None:
+        part, part_decoded = images.subset(shard_batches(len(images), batch_size, world)), None
+    else:
+        rows = shard_batches(len(decoded.images), batch_size, world)
+        part_decoded = DecodedImages(tuple(decoded.paths[i] for i in rows), tuple(decoded.images[i] for i in rows),
+                                     decoded.short_side)
+        mine = set(part_decoded.paths)
+        if world.is_main:  # the images that did not decode are rank 0's to report
+            mine |= set(images.paths) - set(decoded.paths)
+        part = images.subset([i for i, p in enumerate(images.paths) if p in mine])
+    result = _checked(_merge(gather(compute(part, part_decoded)), images), images)
+    if world.is_main:
+        report_skips(result.skipped)  # what the other ranks found, recorded (and said) here
+        with FileLock(str(entry) + ".lock"):
+            _write_entry(entry, result)
+    return result
+
+
+def _merge(parts: list[FeatureSet], images: ImageSet) -> FeatureSet:
+    """One FeatureSet in the order of `images` from the ranks' shares."""
+    row = {p: (k, i) for k, part in enumerate(parts) for i, p in enumerate(part.paths)}
+    kept = [p for p in images.paths if p in row]
+    dims = [part.features.shape[1] for part in parts if len(part.paths)]
+    features = np.empty((len(kept), dims[0] if dims else 0), dtype=np.float32)
+    for n, path in enumerate(kept):
+        k, i = row[path]
+        features[n] = parts[k].features[i]
+    label_of = dict(zip(images.paths, images.labels))
+    bad = {s.path: s for part in parts for s in part.skipped}
+    return FeatureSet(features, np.array([label_of[p] for p in kept], dtype=np.int64), tuple(kept),
+                      tuple(bad[p] for p in images.paths if p in bad))
 
 
 def _stream_features(backbone, images: ImageSet, layer, pre: Preprocessing, batch_size: int, device: str,

@@ -25,19 +25,16 @@ from threadpoolctl import threadpool_limits
 from ..advise import Advice, advise
 from ..advise.sweep import cv_folds
 from ..config import TrainConfig
+from ..engine.distributed import current_world, on_main
 from ..evaluation.predictions import predict_paths
 from ..features.extract import extract_options
 from ..viz.render.advise import plot_depth_sweep
 from .common import RunContext, StrategyOutcome
-from .features_aug import run_features_aug
 from .finetune import run_finetune
-from .linear import run_features, run_linear
-from .scratch import run_scratch
+from .registry import FIXED_RUNNERS
 
 log = logging.getLogger(__name__)
 
-_RUNNERS = {"linear": run_linear, "features": run_features, "features-aug": run_features_aug,
-            "finetune": run_finetune, "scratch": run_scratch}
 # The trial must beat the frozen pick on the held-out fold by this share and this many images: its best
 # epoch is chosen on that fold, which flatters it a little.
 TRIAL_MARGIN, TRIAL_MIN_IMAGES = 0.01, 2
@@ -45,10 +42,10 @@ TRIAL_MARGIN, TRIAL_MIN_IMAGES = 0.01, 2
 
 def run_auto(ctx: RunContext) -> StrategyOutcome:
     config = ctx.config
-    with extract_options(config.precision, config.compile):
-        advice = advise(config.data, config.backbone, config.weights, config.input_size, config.budget,
-                        config.seed, config.val_fraction, config.device, ctx.progress, config.views,
-                        splits=ctx.splits)
+    with extract_options(config.precision, config.compile):  # measured by rank 0 alone, one decision for all
+        advice = on_main(lambda: advise(config.data, config.backbone, config.weights, config.input_size,
+                                        config.budget, config.seed, config.val_fraction, config.device,
+                                        ctx.progress, config.views, splits=ctx.splits))
     chosen = config.replace(**advice.config_changes(), budget=None)
     trial = _maybe_trial(ctx, advice, config) if advice.trial is not None else None
     if trial is not None and trial["kept"]:
@@ -57,10 +54,10 @@ def run_auto(ctx: RunContext) -> StrategyOutcome:
     ctx.notes.append(f"auto chose {chosen.strategy}: {advice.reasons[-1]}" if trial is None else
                      f"auto chose {chosen.strategy}: {trial['sentence']}")
     ctx.notes.extend(f"auto gave up {item}" for item in advice.budget.get("given_up", []))
-    _plot_sweep(ctx, advice)
+    on_main(lambda: _plot_sweep(ctx, advice))
     # One BLAS thread for numpy/scipy (the probes' small matrix products), not for torch's kernels.
     with threadpool_limits(1, user_api="blas"):
-        outcome = _RUNNERS[chosen.strategy](dataclasses.replace(ctx, config=chosen))
+        outcome = FIXED_RUNNERS[chosen.strategy](dataclasses.replace(ctx, config=chosen))
     decision = {**advice.decision(), "trial": trial, "strategy": chosen.strategy,
                 "config": {k: v for k, v in chosen.to_dict().items() if v != config.to_dict().get(k)}}
     if trial is not None and trial["kept"]:
@@ -84,22 +81,26 @@ def _maybe_trial(ctx: RunContext, advice: Advice, config: TrainConfig) -> dict:
     trial_ctx = dataclasses.replace(ctx, config=trial_config, out=out, splits=splits, resume=False, notes=[])
     with threadpool_limits(1, user_api="blas"):
         outcome = run_finetune(trial_ctx)
-    images = splits.val
-    probs, paths, _ = predict_paths(outcome.classifier, images.paths, outcome.classifier.preprocessing,
-                                    device=config.device)
-    label_of = dict(zip(images.paths, images.labels))
-    accuracy = float(np.mean(np.argmax(probs, 1) == np.array([label_of[p] for p in paths])))
+    accuracy, scored = on_main(lambda: _held_out_accuracy(outcome.classifier, splits.val, config.device))
     baseline = frozen.fold_scores[0]
-    margin = max(TRIAL_MARGIN, TRIAL_MIN_IMAGES / max(1, len(paths)))
+    margin = max(TRIAL_MARGIN, TRIAL_MIN_IMAGES / max(1, scored))
     kept = accuracy >= baseline + margin
-    shutil.rmtree(out, ignore_errors=True)  # the trial's weights are not the run's; its numbers are kept below
+    if current_world().is_main:
+        shutil.rmtree(out, ignore_errors=True)  # the trial's weights are not the run's; its numbers are kept below
     verdict = "fine-tuning kept" if kept else f"{frozen.strategy} kept"
-    sentence = (f"fine-tuning trial on {len(inner)} training images scored {accuracy:.4f} on {len(paths)} held-out "
+    sentence = (f"fine-tuning trial on {len(inner)} training images scored {accuracy:.4f} on {scored} held-out "
                 f"ones against {baseline:.4f} for {frozen.strategy} (needs +{margin:.4f}): {verdict}")
     log.info("auto: %s", sentence)
     return {"finetune_accuracy": accuracy, "frozen_strategy": frozen.strategy, "frozen_accuracy": baseline,
-            "margin": margin, "train_images": int(len(inner)), "held_out_images": int(len(paths)), "kept": kept,
+            "margin": margin, "train_images": int(len(inner)), "held_out_images": int(scored), "kept": kept,
             "seconds": round(time.perf_counter() - start, 1), "sentence": sentence}
+
+
+def _held_out_accuracy(classifier, images, device: str) -> tuple[float, int]:
+    """Accuracy of `classifier` on `images`, and how many could be scored."""
+    probs, paths, _ = predict_paths(classifier, images.paths, classifier.preprocessing, device=device)
+    label_of = dict(zip(images.paths, images.labels))
+    return float(np.mean(np.argmax(probs, 1) == np.array([label_of[p] for p in paths]))), len(paths)
 
 
 def _plot_sweep(ctx: RunContext, advice: Advice) -> None:

@@ -11,13 +11,16 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, Sampler, TensorDataset
 
 from ..backbones import Backbone, Preprocessing, create_backbone
 from ..config import TrainConfig
 from ..data import DataSplits, DecodedDataset
 from ..data.decode import decode_images
 from ..engine.callbacks import BestCheckpoint, CSVLogger, EarlyStopping, ProgressBar, ResumableState
+from ..engine.checkpoint import load_training_state
+from ..engine.distributed import World, current_world
+from ..engine.trainer import Trainer
 from ..models.classifier import Classifier
 
 log = logging.getLogger(__name__)
@@ -102,22 +105,51 @@ def eval_tensor_batches(x: np.ndarray, y: np.ndarray, batch_size: int = 256) -> 
 
 def image_batches(images: Sequence[torch.Tensor], labels: Sequence[int], transform, batch_size: int,
                   seed: int, workers: int | None = 0, shuffle: bool = True,
-                  device: torch.device | None = None) -> Callable[[int], DataLoader]:
+                  device: torch.device | None = None, world: World | None = None) -> Callable[[int], DataLoader]:
     """Epoch -> batches of transformed decoded images, shuffled by `seed + epoch`.
 
     `workers=None` picks a number for `device` (`loader_workers`); batches are pinned for CUDA.
+    In a distributed `world`, `batch_size` is the global batch: each rank takes its share of
+    every batch a single process would run, so the effective batch stays the same.
     """
     dataset = DecodedDataset(images, labels, transform)
     cuda = device is not None and device.type == "cuda"
     workers = loader_workers(device) if workers is None else workers
+    world = world or World()
 
     def for_epoch(epoch: int) -> DataLoader:
-        generator = torch.Generator().manual_seed(seed + epoch)
-        return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator,
-                          num_workers=workers, drop_last=shuffle and len(dataset) > batch_size,
-                          pin_memory=cuda)
+        sampler = GlobalBatches(len(dataset), batch_size, seed + epoch, shuffle, world)
+        return DataLoader(dataset, batch_sampler=sampler, num_workers=workers, pin_memory=cuda)
 
     return for_epoch
+
+
+class GlobalBatches(Sampler):
+    """The batches of one epoch: a seeded permutation cut into global batches, each split by rank.
+
+    Args:
+        count: items in the dataset.
+        batch_size: items per global batch (all ranks together).
+        seed: seeds the permutation (the same on every rank).
+        shuffle: permute (training, where a last partial batch is dropped) or keep the order.
+        world: this rank takes items `rank, rank + size, ...` of every global batch.
+    """
+
+    def __init__(self, count: int, batch_size: int, seed: int, shuffle: bool, world: World):
+        self.count, self.batch_size, self.seed, self.shuffle, self.world = count, batch_size, seed, shuffle, world
+        self.stop = count - count % batch_size if shuffle and count > batch_size else count
+
+    def __iter__(self):
+        order = (torch.randperm(self.count, generator=torch.Generator().manual_seed(self.seed)) if self.shuffle
+                 else torch.arange(self.count))
+        for first in range(0, self.stop, self.batch_size):
+            share = order[first : first + self.batch_size][self.world.rank :: self.world.size]
+            if len(share):
+                yield share.tolist()
+
+    def __len__(self) -> int:
+        starts = range(0, self.stop, self.batch_size)
+        return sum(1 for first in starts if min(self.batch_size, self.stop - first) > self.world.rank)
 
 
 def loader_workers(device: torch.device | None) -> int:
@@ -148,8 +180,26 @@ def make_loss(config: TrainConfig, train_labels: Sequence[int], num_classes: int
     return nn.CrossEntropyLoss(weight=weight, label_smoothing=config.label_smoothing)
 
 
+def maybe_resume(ctx: RunContext, trainer: Trainer) -> None:
+    """With `--resume`, restore the trainer from the run's last completed epoch (if there is one).
+
+    Every rank of a distributed run reads the same file: the run directory must be on storage
+    they all see.
+    """
+    state_path = ctx.path("state.safetensors")
+    if ctx.resume and state_path.is_file():
+        trainer.state = load_training_state(state_path, trainer.model, trainer.optimizer)
+        log.info("resumed after epoch %d", trainer.state["epoch"] + 1)
+
+
 def standard_callbacks(ctx: RunContext, steps_per_epoch: int, earlier_rows: list[dict] | None = None) -> list:
-    """Progress bar, metrics.csv, best checkpoint, resumable state, early stopping."""
+    """Progress bar, metrics.csv, best checkpoint, resumable state, early stopping.
+
+    Only the first process of a distributed run writes files and shows progress; every rank
+    stops early on the same (all-reduced) metrics.
+    """
+    if not current_world().is_main:
+        return [EarlyStopping(ctx.config.patience)]
     return [
         ProgressBar(steps_per_epoch, enabled=ctx.progress),
         CSVLogger(ctx.path("metrics.csv"), earlier_rows),

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import logging
 
-import numpy as np
 import torch
+from torch import nn
 
 from ..data.augment import AugmentSpec, resolve_augment, train_transform
 from ..data.decode import DecodedImages, decode_images
 from ..data.scan import ImageSet
 from ..data.transforms import eval_transform
 from ..engine.checkpoint import load_weights
+from ..engine.distributed import barrier, current_world
 from ..engine.schedule import lr_multiplier
 from ..engine.trainer import Trainer
+from ..errors import DataError, TransferlabError
 from ..models.classifier import Classifier
 from ..paths import atomic_write_text
-from .common import RunContext, image_batches, make_loss, make_optimizer, standard_callbacks
-from .linear import _maybe_resume
+from .common import RunContext, image_batches, make_loss, make_optimizer, maybe_resume, standard_callbacks
 
 log = logging.getLogger(__name__)
 
@@ -49,34 +50,63 @@ def train_on_images(
     """
     config = ctx.config
     pre = classifier.preprocessing
+    world = current_world()
     (train_images, train_labels), (val_images, val_labels) = train, val
+    _check_batches(len(train_labels), len(val_labels), config.batch_size, world)
     spec = record_augment(ctx, augment)
     batches = image_batches(train_images.images, train_labels, train_transform(pre, spec),
-                            config.batch_size, config.seed, config.workers, device=ctx.device)
+                            config.batch_size, config.seed, config.workers, device=ctx.device, world=world)
     val_batches = image_batches(val_images.images, val_labels, eval_transform(pre), 64, 0, config.workers,
-                                shuffle=False, device=ctx.device)(0)
+                                shuffle=False, device=ctx.device, world=world)(0)
     steps = max(1, len(train_labels) // config.batch_size)
     optimizer = make_optimizer(config.optimizer, groups, 0.01 if config.weight_decay is None else config.weight_decay)
     classifier.to(ctx.device).to(memory_format=torch.channels_last)
+    if world.active:
+        synchronise_batch_norm(classifier, ctx.device, bn_policy)
     trainer = Trainer(
         classifier, optimizer, make_loss(config, train_labels, len(ctx.splits.classes)), ctx.device,
         lr_multiplier(config.schedule, epochs * steps, warmup_steps=max(1, steps // 2)),
         standard_callbacks(ctx, steps, earlier_rows), l1=config.l1, max_norm=config.max_norm,
-        bn_policy=bn_policy, seed=config.seed,
+        bn_policy=bn_policy, seed=config.seed, distributed=True,
     )
-    _maybe_resume(ctx, trainer)
+    maybe_resume(ctx, trainer)
     trainer.fit(batches, val_batches, epochs, phase=phase)
+    barrier()  # rank 0 has written the best weights
     load_weights(classifier, ctx.path("best.safetensors"))
     return trainer.state["history"]
+
+
+def _check_batches(train: int, val: int, batch_size: int, world) -> None:
+    """Data that every rank can share equally, and a validation set to choose the best epoch on."""
+    if not val:
+        raise DataError("none of the validation images could be read: the best epoch cannot be chosen")
+    if world.active and batch_size % world.size:
+        raise TransferlabError(f"--batch-size {batch_size} is not divisible by the {world.size} processes: "
+                               f"each takes an equal share of every batch")
+    if world.active and train < batch_size:
+        raise DataError(f"{train} training images are fewer than one batch of {batch_size}: with {world.size} "
+                        f"processes every batch must be full; lower --batch-size")
+
+
+def synchronise_batch_norm(classifier: Classifier, device: torch.device, bn_policy: str | None) -> None:
+    """BatchNorm layers that learn statistics share them across processes (SyncBatchNorm, CUDA only).
+
+    On the CPU, where PyTorch has no SyncBatchNorm, each process normalises with the statistics
+    of its own share of the batch (said once in the log).
+    """
+    if bn_policy == "frozen" or not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in classifier.modules()):
+        return
+    if device.type != "cuda":
+        log.info("BatchNorm statistics are per process: SyncBatchNorm needs CUDA")
+        return
+    for name, child in list(classifier.named_children()):
+        setattr(classifier, name, nn.SyncBatchNorm.convert_sync_batchnorm(child))
 
 
 def record_augment(ctx: RunContext, augment: str | AugmentSpec | None) -> AugmentSpec:
     """Resolve the augmentation spec, log it and save it as `augment.yaml` in the run directory."""
     spec = resolve_augment(augment)
     log.info("augmentation %s: %s", spec.name, ", ".join(op.name for op in spec.ops) or "none")
-    atomic_write_text(ctx.path("augment.yaml"), f"# augmentation '{spec.name}', resolved\n" + spec.to_yaml())
+    if current_world().is_main:
+        atomic_write_text(ctx.path("augment.yaml"), f"# augmentation '{spec.name}', resolved\n" + spec.to_yaml())
     return spec
-
-
-def labels_array(labels: list[int]) -> np.ndarray:
-    return np.asarray(labels, dtype=np.int64)

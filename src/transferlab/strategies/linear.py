@@ -8,7 +8,8 @@ import time
 import numpy as np
 import torch
 
-from ..engine.checkpoint import load_training_state, load_weights
+from ..engine.checkpoint import load_weights
+from ..engine.distributed import barrier
 from ..engine.schedule import lr_multiplier
 from ..engine.trainer import Trainer
 from ..features import FeatureSet, cached_features, fit_probe, probe_to_head
@@ -21,6 +22,7 @@ from .common import (
     make_backbone,
     make_loss,
     make_optimizer,
+    maybe_resume,
     resolve_preprocessing,
     standard_callbacks,
     tensor_batches,
@@ -89,14 +91,8 @@ def train_head(ctx: RunContext, head: Head, train: FeatureSet, val: FeatureSet, 
         lr_multiplier(config.schedule, epochs * steps, warmup_steps=steps), standard_callbacks(ctx, steps),
         l1=config.l1, max_norm=config.max_norm, seed=config.seed,
     )
-    _maybe_resume(ctx, trainer)
+    maybe_resume(ctx, trainer)
     trainer.fit(batches, eval_tensor_batches(val.features, val.labels), epochs, phase="features")
+    barrier()  # every rank trained the same head; rank 0 wrote its best epoch
     load_weights(head, ctx.path("best.safetensors"))
     return trainer.state["history"]
-
-
-def _maybe_resume(ctx: RunContext, trainer: Trainer) -> None:
-    state_path = ctx.path("state.safetensors")
-    if ctx.resume and state_path.is_file():
-        trainer.state = load_training_state(state_path, trainer.model, trainer.optimizer)
-        log.info("resumed after epoch %d", trainer.state["epoch"] + 1)

@@ -16,6 +16,7 @@ from ..config import TrainConfig
 from ..data import load_splits
 from ..data.scan import recording_skips
 from ..engine.device import pick_device
+from ..engine.distributed import init_distributed, on_main, rank_device
 from ..errors import TransferlabError
 from ..evaluation import evaluate_predictions, top_losses
 from ..evaluation.predictions import predict_paths
@@ -25,16 +26,13 @@ from ..viz.render import plot_confusion, plot_curves
 from .artifacts import describe, save_model
 from .auto import run_auto
 from .common import RunContext, StrategyOutcome
-from .features_aug import run_features_aug
-from .finetune import run_finetune
-from .linear import run_features, run_linear
-from .scratch import run_scratch
+from .registry import FIXED_RUNNERS
 
 log = logging.getLogger(__name__)
 
-STRATEGY_RUNNERS = {"linear": run_linear, "features": run_features, "features-aug": run_features_aug,
-                    "finetune": run_finetune, "scratch": run_scratch, "auto": run_auto}
+STRATEGY_RUNNERS = {**FIXED_RUNNERS, "auto": run_auto}
 FROZEN_BASE = ("linear", "features", "features-aug")
+START_FILES = {"config.yaml", "augment.yaml"}  # written before training starts
 
 
 @dataclass(frozen=True)
@@ -60,30 +58,41 @@ def train(config: TrainConfig, out: str | Path | None = None, progress: bool = F
     """
     started = time.perf_counter()
     out = Path(out or Path("runs") / f"{Path(config.data).name}-{config.strategy}")
+    world = init_distributed(config.device)
     with recording_skips() as skipped:  # one warning per unusable file, however often it is read
         splits = load_splits(config.data, config.val_fraction, config.seed)  # before writing anything
         fresh = not out.exists()
-        _prepare_out(out, config, resume)
+        on_main(lambda: _prepare_out(out, config, resume))
         torch.manual_seed(config.seed)
         np.random.seed(config.seed)
-        ctx = RunContext(config, out, splits, pick_device(config.device), progress, resume)
+        ctx = RunContext(config, out, splits, rank_device(pick_device(config.device)), progress and world.is_main,
+                         resume)
         try:
             outcome = STRATEGY_RUNNERS[config.strategy](ctx)
         except TransferlabError:
-            _forget_failed_start(out, fresh)
+            if world.is_main:
+                _forget_failed_start(out, fresh)
             raise
         train_seconds = time.perf_counter() - started
-        summary = _finish(ctx, outcome, train_seconds)
-        # files that scanned fine but failed to decode were left out too: count and list them
-        scanned = {item.path for item in splits.skipped}
-        found_later = [item for path, item in skipped.items() if path not in scanned]
-        summary["data"] = splits.drop_unreadable(found_later).summary()
-        summary["seconds"]["total"] = round(time.perf_counter() - started, 2)
-        atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, default=_jsonable))
-        from ..reports import write_report_safely  # reports sit above strategies; a failure only logs
-
-        write_report_safely(out, outcome.classifier)
+        summary = on_main(lambda: _write_outputs(ctx, outcome, train_seconds, skipped, started, world.size))
     return TrainResult(out, summary)
+
+
+def _write_outputs(ctx: RunContext, outcome: StrategyOutcome, train_seconds: float, skipped: dict,
+                   started: float, processes: int) -> dict:
+    """Model, evaluation, summary.json and the report (rank 0 of a distributed run only)."""
+    summary = _finish(ctx, outcome, train_seconds)
+    # files that scanned fine but failed to decode were left out too: count and list them
+    scanned = {item.path for item in ctx.splits.skipped}
+    found_later = [item for path, item in skipped.items() if path not in scanned]
+    summary["data"] = ctx.splits.drop_unreadable(found_later).summary()
+    summary["seconds"]["total"] = round(time.perf_counter() - started, 2)
+    summary["processes"] = processes
+    atomic_write_text(ctx.out / "summary.json", json.dumps(summary, indent=2, default=_jsonable))
+    from ..reports import write_report_safely  # reports sit above strategies; a failure only logs
+
+    write_report_safely(ctx.out, outcome.classifier)
+    return summary
 
 
 def _prepare_out(out: Path, config: TrainConfig, resume: bool) -> None:
@@ -94,8 +103,8 @@ def _prepare_out(out: Path, config: TrainConfig, resume: bool) -> None:
             changed = sorted(k for k, v in config.to_dict().items() if saved.to_dict()[k] != v)
             raise TransferlabError(f"{out}: --resume with a different config ({', '.join(changed)}); "
                                    f"use the same options or another --out")
-    elif out.exists() and any(p.name != "config.yaml" for p in out.iterdir()):
-        # config.yaml alone is a start that failed before training (bad data path, unknown
+    elif out.exists() and any(p.name not in START_FILES for p in out.iterdir()):
+        # START_FILES alone are a start that failed before training (bad data path, unknown
         # backbone...): the corrected command may reuse the directory.
         raise TransferlabError(f"{out} already holds a run: pass --resume to continue it or choose another --out")
     out.mkdir(parents=True, exist_ok=True)
@@ -115,8 +124,9 @@ def _saved_config(path: Path) -> TrainConfig:
 
 def _forget_failed_start(out: Path, fresh: bool) -> None:
     """A new run that failed before training anything (no readable image, unknown model...) leaves no folder."""
-    if fresh and [p.name for p in out.iterdir()] == ["config.yaml"]:
-        (out / "config.yaml").unlink()
+    if fresh and {p.name for p in out.iterdir()} <= START_FILES:
+        for name in START_FILES:
+            (out / name).unlink(missing_ok=True)
         out.rmdir()
 
 
