@@ -9,6 +9,7 @@ table per dataset: strategy, val accuracy, val loss, wall time, what auto chose.
     python bench/advise.py ../shared/datasets/cats_vs_dogs ../shared/datasets/neu_steel_defects
     python bench/advise.py ../shared/datasets/neu_steel_defects --budget 10m --strategies linear,finetune
     python bench/advise.py digits --strategies linear --shared-cache        # smoke test
+    python bench/advise.py ../shared/datasets/cats_vs_dogs --strategies scratch --no-auto
 """
 
 from __future__ import annotations
@@ -64,21 +65,25 @@ def table(rows: list[dict]) -> str:
 
 
 def bench_dataset(data: str, strategies: list[str], root: Path, shared: bool, budget: str | None,
-                  model: list[str], extra: list[str]) -> str:
+                  model: list[str], extra: list[str], with_auto: bool = True) -> str:
     """Advice, auto and the fixed strategies on one dataset; returns its markdown section."""
     name = Path(data).name
     cache = lambda tag: root / name / ("cache" if shared else f"cache-{tag}")  # noqa: E731
-    advice = run_advise(data, cache("advise"), budget, model)
     extra = [*model, *extra]
-    print(advice, file=sys.stderr)
-    auto_extra = [*extra, *(["--budget", budget] if budget else [])]
-    rows = [run_train(data, "auto", root / name / "auto", cache("auto"), auto_extra)]
-    print(f"{name} auto: val {rows[-1]['summary']['val']['accuracy']:.4f} in {rows[-1]['wall']:.0f} s", file=sys.stderr)
+    rows, advice = [], ""
+    if with_auto:
+        advice = run_advise(data, cache("advise"), budget, model)
+        print(advice, file=sys.stderr)
+        auto_extra = [*extra, *(["--budget", budget] if budget else [])]
+        rows.append(run_train(data, "auto", root / name / "auto", cache("auto"), auto_extra))
+        print(f"{name} auto: val {rows[-1]['summary']['val']['accuracy']:.4f} in {rows[-1]['wall']:.0f} s",
+              file=sys.stderr)
     for strategy in strategies:
         rows.append(run_train(data, strategy, root / name / strategy, cache(strategy), extra))
         print(f"{name} {strategy}: val {rows[-1]['summary']['val']['accuracy']:.4f} in {rows[-1]['wall']:.0f} s",
               file=sys.stderr)
-    return f"### {name}\n\n```\n{advice.strip()}\n```\n\n{table(rows)}\n"
+    advice_block = f"```\n{advice.strip()}\n```\n\n" if advice else ""
+    return f"### {name}\n\n{advice_block}{table(rows)}\n"
 
 
 def main() -> None:
@@ -88,6 +93,7 @@ def main() -> None:
     parser.add_argument("--budget", help="also give auto (and advise) this budget, e.g. 10m")
     parser.add_argument("--out", help="keep run directories here (default: a temporary folder)")
     parser.add_argument("--shared-cache", action="store_true", help="one feature cache per dataset for all runs")
+    parser.add_argument("--no-auto", action="store_true", help="only the fixed strategies (no advise, no auto)")
     parser.add_argument("--backbone", default="efficientnet_lite0", help="for advise and every run")
     parser.add_argument("--weights", default="imagenet", help="for advise and every run")
     parser.add_argument("--input-size", help="for advise and every run")
@@ -101,7 +107,8 @@ def main() -> None:
     extra = shlex.split(args.train_args)
     model = ["--backbone", args.backbone, "--weights", args.weights,
              *(["--input-size", args.input_size] if args.input_size else [])]
-    sections = [bench_dataset(d, strategies, root, args.shared_cache, args.budget, model, extra) for d in args.data]
+    sections = [bench_dataset(d, strategies, root, args.shared_cache, args.budget, model, extra, not args.no_auto)
+                for d in args.data]
     print("\n".join(sections))
     print(f"(run directories in {root})", file=sys.stderr)
 

@@ -62,19 +62,21 @@ def worker(args: argparse.Namespace) -> None:
     from transferlab.data.decode import decode_images
     from transferlab.data.scan import ImageSet
     from transferlab.features import cached_features
-    from transferlab.features.extract import extract_features
+    from transferlab.features.extract import extract_features, extract_options
 
     paths = make_images(Path(args.data_dir), args.count, args.image_side)
     images = ImageSet(tuple(paths), tuple(i % 2 for i in range(len(paths))), CLASSES)
     backbone = create_backbone(args.backbone, args.weights, include_top=False, input_size=args.input_size)
     pre = backbone.preprocessing
     before, start = _resident_bytes(), time.perf_counter()
-    if args.mode == "streaming":
-        features = cached_features(backbone, images, batch_size=args.batch_size, device="cpu",
-                                   root=Path(args.cache_dir)).features
-    else:
-        decoded, _ = decode_images(images.paths, pre.resize_size, pre.interpolation)
-        features = extract_features(backbone, decoded.images, None, pre, args.batch_size, "cpu")
+    # torch.compile switches itself on from 20,000 images; its own memory would weigh on one row only
+    with extract_options(compile=args.compile):
+        if args.mode == "streaming":
+            features = cached_features(backbone, images, batch_size=args.batch_size, device="cpu",
+                                       root=Path(args.cache_dir)).features
+        else:
+            decoded, _ = decode_images(images.paths, pre.resize_size, pre.interpolation)
+            features = extract_features(backbone, decoded.images, None, pre, args.batch_size, "cpu")
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
     print(json.dumps({"images": len(features), "before": before, "peak": peak, "features": features.nbytes,
@@ -85,7 +87,7 @@ def _measure(args: argparse.Namespace, count: int, mode: str, cache: Path) -> di
     argv = [sys.executable, __file__, "--worker", "--count", str(count), "--mode", mode, "--data-dir", args.data_dir,
             "--cache-dir", str(cache / f"{mode}-{count}"), "--backbone", args.backbone, "--weights", args.weights,
             "--input-size", str(args.input_size), "--image-side", str(args.image_side),
-            "--batch-size", str(args.batch_size)]
+            "--batch-size", str(args.batch_size), *(["--compile"] if args.compile else [])]
     env = {**os.environ, "TRANSFERLAB_OFFLINE": "1"}
     done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
     if done.returncode != 0:
@@ -99,7 +101,8 @@ def _mib(n: float) -> str:
 
 def table(rows: list[tuple[str, dict]], args: argparse.Namespace) -> str:
     lines = [f"Feature extraction memory: {args.backbone} ({args.weights}) at input {args.input_size}, "
-             f"{args.image_side}x{args.image_side} JPEGs, batch {args.batch_size}, CPU.", "",
+             f"{args.image_side}x{args.image_side} JPEGs, batch {args.batch_size}, CPU, torch.compile "
+             f"{'on' if args.compile else 'off'}.", "",
              "| images | mode | RSS before | peak RSS | growth | features | time | images/s |",
              "|---:|---|---:|---:|---:|---:|---:|---:|"]
     for mode, r in rows:
@@ -118,6 +121,7 @@ def main() -> None:
     parser.add_argument("--input-size", type=int, default=64)
     parser.add_argument("--image-side", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--compile", action="store_true", help="torch.compile the network (default: off)")
     parser.add_argument("--data-dir", help="where the generated images go (kept; default: a temporary folder)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, help=argparse.SUPPRESS)

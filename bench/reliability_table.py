@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from corpus.make_corpus import make_corpus  # noqa: E402
-from corpus.runner import ARGV, classify, data_for, matches, prepare, run_command  # noqa: E402
+from corpus.runner import ARGV, UNCOUNTED, classify, data_for, matches, prepare, run_command  # noqa: E402
 
 
 def _short(text: str, root: Path, limit: int) -> str:
@@ -57,10 +57,13 @@ def build_table(tmp: Path) -> tuple[str, int]:
     for case in cases:
         results = _run_case(case, ws, root)
         failures += sum(not ok for _, ok in results)
-        same = len({(cell.outcome, cell.text) for cell, _ in results}) == 1
+        counted = [(cell, ok) for cell, ok in results if cell.outcome != UNCOUNTED]
+        same = bool(counted) and len({(cell.outcome, cell.text) for cell, _ in counted}) == 1
         if case.scope == "file" and same:
-            cell, ok = results[0]
+            cell, ok = counted[0]
             verdict = cell.outcome + ("" if all(ok for _, ok in results) else " (UNEXPECTED)")
+            uncounted = [c for c, (cell, _) in zip(ARGV, results) if cell.outcome == UNCOUNTED]
+            verdict += f" ({', '.join(uncounted)}: not counted, nothing reported)" if uncounted else ""
             files.append(f"| {case.what} | {verdict} | {_short(cell.text, root, 90) or '-'} |")
         elif case.scope == "file":  # commands disagree: say what each did
             each = "; ".join(f"{c}: {_cell_text(cell, ok, root, 40)}" for c, (cell, ok) in zip(ARGV, results))

@@ -15,6 +15,7 @@ from ..data.decode import decode_images
 from ..data.scan import Skipped
 from ..data.transforms import eval_transform
 from ..engine.device import autocast, pick_device, to_device
+from ..models.fold import fold_batch_norm, probe_input
 
 
 DECODE_CHUNK = 1024  # images decoded at once: memory stays flat however many are predicted
@@ -38,6 +39,8 @@ def predict_paths(
     transform = eval_transform(preprocessing)
     target = pick_device(device)
     model.eval().to(target).to(memory_format=torch.channels_last)
+    sample = probe_input(preprocessing.input_size, target)
+    network = fold_batch_norm(model, lambda net: net(sample))  # the same outputs, faster
     probs, kept, skipped = [], [], []
     bar = tqdm(total=len(paths), desc="predict", unit="img", disable=not progress)
     for start in range(0, len(paths), DECODE_CHUNK):
@@ -46,7 +49,7 @@ def predict_paths(
         for first in range(0, len(decoded.images), batch_size):
             batch = torch.stack([transform(img) for img in decoded.images[first : first + batch_size]])
             with autocast(target):
-                logits = model(to_device(batch, target)).float()
+                logits = network(to_device(batch, target)).float()
             probs.append(logits.softmax(1).cpu().numpy())
         kept += decoded.paths
         skipped += bad

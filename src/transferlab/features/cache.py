@@ -25,10 +25,11 @@ from ..data.augment import train_transform
 from ..data.decode import DecodedImages, decode_images
 from ..data.scan import ImageSet, Skipped, report_skips
 from ..engine.checkpoint import DIGEST_KEY, load_checked, save_checked
+from ..engine.device import pick_device
 from ..engine.distributed import World, current_world, gather, on_main, shard_batches
 from ..errors import DataError
 from ..paths import cache_dir
-from .extract import COMPILE_MIN_IMAGES, current_extract_options, extract_features
+from .extract import COMPILE_MIN_IMAGES, current_extract_options, extract_features, inference_network
 
 log = logging.getLogger(__name__)
 
@@ -198,6 +199,8 @@ def _stream_features(backbone, images: ImageSet, layer, pre: Preprocessing, batc
                      progress: bool, transform) -> tuple[np.ndarray, tuple[str, ...], list[Skipped]]:
     """Decode and extract chunk by chunk: only one chunk of decoded pixels is ever in memory."""
     chunk = int(np.clip(CHUNK_BYTES // (3 * pre.resize_size**2), batch_size, 8192))
+    backbone.eval().to(pick_device(device)).to(memory_format=torch.channels_last)
+    backbone = inference_network(backbone, layer, pre.input_size, pick_device(device))  # once, not per chunk
     compiled = current_extract_options().compile  # decided on the whole extraction, not on one chunk
     if compiled is None:
         compiled = len(images) >= COMPILE_MIN_IMAGES

@@ -31,6 +31,7 @@ from ..backbones import Backbone, Preprocessing
 from ..data.transforms import eval_batch
 from ..engine.device import pick_device, to_device
 from ..errors import unknown_name
+from ..models.fold import fold_batch_norm, probe_input
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +136,7 @@ def extract_features(
     target = pick_device(device)
     dtype = compute_dtype(precision or options.precision, target)
     backbone.eval().to(target).to(memory_format=torch.channels_last)
+    backbone = inference_network(backbone, layer, pre.input_size, target)
     compiled = compile if compile is not None else options.compile
     if compiled is None:
         compiled = len(images) >= COMPILE_MIN_IMAGES
@@ -162,6 +164,13 @@ def extract_features(
     if not chunks:
         return np.zeros((0, 0), dtype=np.float32)
     return np.concatenate(chunks).astype(np.float32)
+
+
+def inference_network(backbone: Backbone, layer: str | None, side: int, device: torch.device) -> Backbone:
+    """`backbone` with its BatchNorms folded into the convolutions (the same features, faster),
+    or `backbone` itself where that changes anything (see `models.fold`). Leaves `backbone` as is."""
+    sample = probe_input(side, device)
+    return fold_batch_norm(backbone, lambda net: net.features(sample, layer, pooled=True))
 
 
 def _network(backbone: Backbone, layer: str | None, compiled: bool) -> Callable[[torch.Tensor], torch.Tensor]:
