@@ -20,11 +20,13 @@ def _backbone():
 def test_every_layer_from_one_pass_and_no_hook_left_behind(image_folder):
     backbone, images = _backbone(), scan_class_folders(image_folder)[0]
     calls = []
-    counter = backbone.body.stem.register_forward_hook(lambda *_: calls.append(1))
+    counter = backbone.body.stem.register_forward_hook(lambda _m, inputs, _o: calls.append(len(inputs[0])))
     layers = ["stage1", "stem", None]
     result = cached_layer_features(backbone, images, layers, device="cpu", batch_size=64)
     counter.remove()
-    assert len(calls) == 1  # 24 images, one batch, one forward pass for all three layers
+    # 24 images, one batch, one forward pass for all three layers (besides the 2-image probes
+    # that check BatchNorm folding)
+    assert [n for n in calls if n != 2] == [24]
     assert list(result) == layers
     assert {k: v.features.shape for k, v in result.items()} == {"stage1": (24, 16), "stem": (24, 8), None: (24, 32)}
     assert all(not m._forward_hooks for m in backbone.body.modules())
@@ -62,3 +64,17 @@ def _eval(img, pre):
     from transferlab.data.transforms import eval_transform
 
     return eval_transform(pre)(img)
+
+
+def test_a_tap_on_a_convolution_sees_its_own_output_not_the_folded_batch_norm(image_folder):
+    backbone, images = _backbone(), scan_class_folders(image_folder)[0]
+    with torch.no_grad():  # non-trivial statistics, so folding would change stem.0's output
+        backbone.body.stem[1].running_mean.uniform_(-1, 1)
+        backbone.body.stem[1].running_var.uniform_(0.5, 2)
+    pre = backbone.preprocessing
+    decoded, _ = decode_images(images.paths, pre.resize_size, pre.interpolation)
+    swept = extract_layers(backbone, decoded.images, ["stem.0", "stage1", None], device="cpu", batch_size=8)
+    batch = torch.stack([_eval(img, pre) for img in decoded.images])
+    for layer in ("stem.0", "stage1", None):
+        manual = backbone.features(batch, layer).detach().numpy()
+        np.testing.assert_allclose(swept[layer], manual, rtol=2e-2, atol=2e-2)

@@ -22,7 +22,9 @@ from ..data.decode import decode_images
 from ..data.scan import ImageSet
 from ..errors import DataError
 from ..features.cache import FeatureSet, feature_key, load_entry, store_entry
+from ..engine.device import pick_device
 from ..features.extract import extract_features
+from ..models.fold import fold_batch_norm, probe_input
 
 log = logging.getLogger(__name__)
 
@@ -102,16 +104,38 @@ def extract_layers(
     named = in_forward_order(backbone, [layer for layer in layers if layer is not None])
     deepest = None if None in layers else named[-1]
     taps = [name for name in named if name != deepest]
+    pre = preprocessing or backbone.preprocessing
+    network = _tapped_network(backbone, deepest, taps, pre.input_size, pick_device(device))
     pooled: dict[str, list[np.ndarray]] = {name: [] for name in taps}
-    handles = [backbone.layer(name).register_forward_hook(_pooling_hook(pooled[name])) for name in taps]
+    handles = [network.layer(name).register_forward_hook(_pooling_hook(pooled[name])) for name in taps]
     try:
-        last = extract_features(backbone, images, deepest, preprocessing, batch_size, device, progress, compile=False)
+        last = extract_features(network, images, deepest, pre, batch_size, device, progress, compile=False, fold=False)
     finally:
         for handle in handles:
             handle.remove()
     result = {name: np.concatenate(chunks).astype(np.float32) for name, chunks in pooled.items()}
     result[deepest] = last
     return {layer: result[layer] for layer in layers}
+
+
+def _tapped_network(backbone: Backbone, deepest: Layer, taps: Sequence[str], side: int, device) -> Backbone:
+    """`backbone` with BatchNorm folded (`models.fold`) if that leaves the pooled features at
+    `deepest` and at every tap unchanged (a tap on a bare convolution would not be), else itself."""
+    backbone.eval().to(device).to(memory_format=torch.channels_last)
+    sample = probe_input(side, device)
+
+    def run(network: Backbone) -> torch.Tensor:
+        pooled: dict[str, list[np.ndarray]] = {name: [] for name in taps}
+        handles = [network.layer(name).register_forward_hook(_pooling_hook(pooled[name])) for name in taps]
+        try:
+            outputs = [network.features(sample, deepest, pooled=True).float().cpu()]
+        finally:
+            for handle in handles:
+                handle.remove()
+        outputs += [torch.from_numpy(np.concatenate(pooled[name])) for name in taps]
+        return torch.cat([output.flatten(1) for output in outputs], dim=1)
+
+    return fold_batch_norm(backbone, run)
 
 
 def in_forward_order(backbone: Backbone, layers: Sequence[str]) -> list[str]:

@@ -114,6 +114,7 @@ def extract_features(
     transform: Callable | None = None,
     precision: str | None = None,
     compile: bool | None = None,
+    fold: bool = True,
 ) -> np.ndarray:
     """Pooled features (N, C) float32 for decoded uint8 images (3, H, W).
 
@@ -131,13 +132,16 @@ def extract_features(
         precision: "auto", "fp32" or "bf16"; None: the surrounding `extract_options`.
         compile: compile the network with `torch.compile`; None: the surrounding
             `extract_options`, else only for at least `COMPILE_MIN_IMAGES` images.
+        fold: run a BatchNorm-folded copy (`inference_network`); False when the caller
+            hooks modules of `backbone` itself, which the copy would not run.
     """
     pre = preprocessing or backbone.preprocessing
     options = _OPTIONS.get()
     target = pick_device(device)
     dtype = compute_dtype(precision or options.precision, target)
     backbone.eval().to(target).to(memory_format=torch.channels_last)
-    backbone = inference_network(backbone, layer, pre.input_size, target)
+    if fold:
+        backbone = inference_network(backbone, layer, pre.input_size, target)
     compiled = compile if compile is not None else options.compile
     if compiled is None:
         compiled = len(images) >= COMPILE_MIN_IMAGES
