@@ -34,8 +34,10 @@ def train(data: str, strategy: str, processes: int, out: Path, cache: Path, extr
     start = time.perf_counter()
     subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
     wall = time.perf_counter() - start
-    with (out / "metrics.csv").open() as handle:
-        epochs = [float(r["seconds"]) for r in csv.DictReader(handle) if r["phase"] not in ("head", "linear")]
+    epochs = []  # `linear` trains no epochs and writes no metrics.csv
+    if (out / "metrics.csv").is_file():
+        with (out / "metrics.csv").open() as handle:
+            epochs = [float(r["seconds"]) for r in csv.DictReader(handle) if r["phase"] not in ("head", "linear")]
     return {"summary": json.loads((out / "summary.json").read_text()), "wall": wall, "epochs": epochs}
 
 
