@@ -57,6 +57,25 @@ def add_subcommand(
     return parser
 
 
+def add_backbone_arguments(parser) -> None:
+    """`--backbone`, `--weights`, `--input-size` (a parser or an argument group)."""
+    parser.add_argument("--backbone", default="efficientnet_lite0", help="registered backbone (transferlab backbones)")
+    parser.add_argument("--weights", default="imagenet", help="none | imagenet | path to .pth/.pt/.safetensors")
+    parser.add_argument("--input-size", type=int, help="square input side (default: the backbone's)")
+
+
+def add_split_arguments(parser) -> None:
+    """`--val-fraction`, `--seed`, `--device` (a parser or an argument group)."""
+    parser.add_argument("--val-fraction", type=float, default=0.2, help="held out per class when there is no val/")
+    parser.add_argument("--seed", type=int, default=0)
+    add_device_argument(parser)
+
+
+def add_device_argument(parser) -> None:
+    """`--device`: where the network runs."""
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+
+
 def add_json_flag(parser: argparse.ArgumentParser) -> None:
     """`--json`: machine-readable output on stdout instead of the table."""
     parser.add_argument("--json", action="store_true", help="print JSON on stdout instead of a table")

@@ -25,12 +25,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     parser.add_argument("data", help="image folder, CSV or built-in dataset name")
     parser.add_argument("--out", required=True, help="output file (.safetensors or .npz)")
-    parser.add_argument("--backbone", default="efficientnet_lite0")
-    parser.add_argument("--weights", default="imagenet")
+    _common.add_backbone_arguments(parser)
     parser.add_argument("--layer", help="named layer to tap (default: end of the conv base)")
-    parser.add_argument("--input-size", type=int)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--device", default="auto")
+    _common.add_device_argument(parser)
     return parser
 
 

@@ -27,16 +27,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         EXAMPLES,
     )
     parser.add_argument("data", help="image folder, CSV file or built-in dataset name")
-    parser.add_argument("--backbone", default="efficientnet_lite0", help="registered backbone (transferlab backbones)")
-    parser.add_argument("--weights", default="imagenet", help="none | imagenet | path to .pth/.pt/.safetensors")
-    parser.add_argument("--input-size", type=int, help="square input side (default: the backbone's)")
+    _common.add_backbone_arguments(parser)
     parser.add_argument("--layers", help="comma-separated layer names to probe ('end': end of the conv base); "
                                          "default: every stage")
     parser.add_argument("--plot", help="PNG file for the plot (default: runs/<data>-probe-<backbone>.png)")
     parser.add_argument("--no-plot", action="store_true", help="print the table only")
-    parser.add_argument("--val-fraction", type=float, default=0.2, help="held out per class when there is no val/")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    _common.add_split_arguments(parser)
     _common.add_json_flag(parser)
     return parser
 

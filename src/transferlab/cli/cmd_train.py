@@ -36,10 +36,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     parser.add_argument("data", help="image folder, CSV file or built-in dataset name")
     parser.add_argument("--strategy", default="linear", choices=STRATEGIES, help="how to train (default: linear)")
-    parser.add_argument("--backbone", default="efficientnet_lite0", help="registered backbone (transferlab backbones)")
-    parser.add_argument("--weights", default="imagenet", help="none | imagenet | path to .pth/.pt/.safetensors")
+    _common.add_backbone_arguments(parser)
     parser.add_argument("--model", help="scratch: a recipe name (transferlab recipes) or a spec string")
-    parser.add_argument("--input-size", type=int, help="square input side (default: the backbone's)")
     parser.add_argument("--layer", help="take features from this named layer (linear/features)")
     parser.add_argument("--out", help="run directory (default: runs/<data>-<strategy>)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
@@ -73,9 +71,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     data.add_argument("--augment", metavar="SPEC",
                       help="training augmentation: none|light|medium|heavy, a YAML file, or an inline list "
                            "such as '[hflip, {op: rotate, degrees: 10}]' (see: transferlab augment --ops)")
-    data.add_argument("--val-fraction", type=float, default=0.2, help="held out per class when there is no val/")
-    data.add_argument("--seed", type=int, default=0)
-    data.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    _common.add_split_arguments(data)
     data.add_argument("--workers", type=int, help="DataLoader worker processes (default: 0 on CPU, up to 8 with CUDA)")
     speed = parser.add_argument_group("speed")
     speed.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
