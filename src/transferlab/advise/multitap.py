@@ -74,16 +74,24 @@ def _extract_in_chunks(backbone, images: ImageSet, layers, pre, batch_size, devi
     kept, skipped = [], []
     bar = tqdm(total=len(images), desc="sweep features", unit="img", disable=not progress)
     for first in range(0, len(images), chunk):
-        decoded, bad = decode_images(images.paths[first : first + chunk], pre.resize_size, pre.interpolation)
-        if decoded.images:
-            for layer, array in extract_layers(backbone, decoded.images, layers, pre, batch_size, device).items():
-                parts[layer].append(array)
-        kept += decoded.paths
+        arrays, paths, bad = _chunk_layers(backbone, images.paths[first : first + chunk], layers, pre, batch_size,
+                                           device)
+        for layer, array in arrays.items():
+            parts[layer].append(array)
+        kept += paths
         skipped += bad
-        bar.update(len(decoded.paths) + len(bad))
+        bar.update(len(paths) + len(bad))
     bar.close()
     arrays = {layer: np.concatenate(p) if p else np.zeros((0, 0), np.float32) for layer, p in parts.items()}
     return arrays, tuple(kept), tuple(skipped)
+
+
+def _chunk_layers(backbone, paths, layers, pre, batch_size, device):
+    """One chunk's features per layer; its decoded pixels are freed before the next chunk is decoded."""
+    decoded, bad = decode_images(paths, pre.resize_size, pre.interpolation)
+    if not decoded.images:
+        return {}, (), bad
+    return extract_layers(backbone, decoded.images, layers, pre, batch_size, device), decoded.paths, bad
 
 
 def extract_layers(

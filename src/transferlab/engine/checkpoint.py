@@ -10,13 +10,18 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors import safe_open
-from safetensors.torch import load_file, save
+from safetensors.torch import load_file
 from torch import nn
 
 from ..errors import TransferlabError
 from ..paths import atomic_path
 
 DIGEST_KEY = "transferlab.sha256"  # metadata entry: checksum of every tensor and metadata value
+_SAFETENSORS_DTYPES = {
+    torch.float64: "F64", torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16",
+    torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8", torch.uint8: "U8",
+    torch.bool: "BOOL",
+}
 
 
 class CorruptFileError(ValueError):
@@ -39,26 +44,29 @@ def content_digest(tensors: dict[str, torch.Tensor], metadata: dict[str, str] | 
 
 
 def save_checked(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None) -> None:
-    """Write `tensors` as safetensors atomically, with their checksum in the metadata."""
-    metadata = {**(metadata or {}), DIGEST_KEY: content_digest(tensors, metadata)}
-    data = save(tensors, metadata=metadata)
-    header_end = 8 + int.from_bytes(data[:8], "little")
-    header = _sorted_metadata(data[8:header_end])
-    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-        handle.write(len(header).to_bytes(8, "little") + header)
-        handle.write(memoryview(data)[header_end:])
+    """Write `tensors` as safetensors atomically, with their checksum in the metadata.
 
-
-def _sorted_metadata(header: bytes) -> bytes:
-    """The safetensors JSON header with its metadata in sorted order, padded to 8 bytes.
-
-    safetensors writes the metadata map in a random order (a Rust HashMap): without this the
-    same tensors and metadata give different bytes from one save to the next.
+    The file is written tensor by tensor from the tensors' own memory (safetensors' `save`
+    builds the whole file in memory first: for a cache of 20,000 feature vectors that copy
+    was the largest allocation of the run), with the header's entries in sorted order so the
+    same content always gives the same bytes. Read back with safetensors' own loader.
     """
-    parsed = json.loads(header)
-    parsed["__metadata__"] = dict(sorted(parsed["__metadata__"].items()))
-    text = json.dumps(parsed, separators=(",", ":")).encode()
-    return text + b" " * (-len(text) % 8)
+    metadata = {**(metadata or {}), DIGEST_KEY: content_digest(tensors, metadata)}
+    header: dict = {"__metadata__": dict(sorted(metadata.items()))}
+    ordered, offset = [], 0
+    for name in sorted(tensors):
+        tensor = tensors[name].detach().cpu().contiguous()
+        size = tensor.numel() * tensor.element_size()
+        header[name] = {"dtype": _SAFETENSORS_DTYPES[tensor.dtype], "shape": list(tensor.shape),
+                        "data_offsets": [offset, offset + size]}
+        ordered.append(tensor)
+        offset += size
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)  # the data starts 8-byte aligned, as safetensors writes it
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        handle.write(len(text).to_bytes(8, "little") + text)
+        for tensor in ordered:
+            handle.write(tensor.reshape(-1).view(torch.uint8).numpy())  # raw bytes, no copy
 
 
 def load_checked(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:

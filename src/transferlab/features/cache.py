@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -206,17 +207,24 @@ def _stream_features(backbone, images: ImageSet, layer, pre: Preprocessing, batc
         compiled = len(images) >= COMPILE_MIN_IMAGES
     features, kept, skipped = None, [], []  # features: (N, C), filled in place (no concatenated copy)
     bar = tqdm(total=len(images), desc="features", unit="img", disable=not progress)
+    def chunk_features(paths: Sequence[str]) -> tuple[np.ndarray | None, tuple[str, ...], list[Skipped]]:
+        # the decoded pixels die here, before the next chunk is decoded
+        decoded, bad = decode_images(paths, pre.resize_size, pre.interpolation)
+        if not decoded.images:
+            return None, (), bad
+        part = extract_features(backbone, decoded.images, layer, pre, batch_size, device, False, transform,
+                                compile=compiled)
+        return part, decoded.paths, bad
+
     for first in range(0, len(images), chunk):
-        decoded, bad = decode_images(images.paths[first : first + chunk], pre.resize_size, pre.interpolation)
-        if decoded.images:
-            part = extract_features(backbone, decoded.images, layer, pre, batch_size, device, False, transform,
-                                    compile=compiled)
+        part, paths, bad = chunk_features(images.paths[first : first + chunk])
+        if part is not None:
             if features is None:
                 features = np.empty((len(images), part.shape[1]), dtype=np.float32)
             features[len(kept) : len(kept) + len(part)] = part
-        kept += decoded.paths
+        kept += paths
         skipped += bad
-        bar.update(len(decoded.paths) + len(bad))
+        bar.update(len(paths) + len(bad))
     bar.close()
     if features is None:
         return np.zeros((0, 0), dtype=np.float32), (), skipped

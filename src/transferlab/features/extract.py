@@ -172,7 +172,7 @@ def extract_features(
              len(images) / max(elapsed, 1e-9), str(dtype).removeprefix("torch."), ", compiled" if compiled else "")
     if not chunks:
         return np.zeros((0, 0), dtype=np.float32)
-    return np.concatenate(chunks).astype(np.float32)
+    return np.concatenate(chunks).astype(np.float32, copy=False)
 
 
 def inference_network(backbone: Backbone, layer: str | None, side: int, device: torch.device) -> Backbone:
