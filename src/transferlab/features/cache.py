@@ -207,6 +207,7 @@ def _stream_features(backbone, images: ImageSet, layer, pre: Preprocessing, batc
         compiled = len(images) >= COMPILE_MIN_IMAGES
     features, kept, skipped = None, [], []  # features: (N, C), filled in place (no concatenated copy)
     bar = tqdm(total=len(images), desc="features", unit="img", disable=not progress)
+
     def chunk_features(paths: Sequence[str]) -> tuple[np.ndarray | None, tuple[str, ...], list[Skipped]]:
         # the decoded pixels die here, before the next chunk is decoded
         decoded, bad = decode_images(paths, pre.resize_size, pre.interpolation)
