@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -21,8 +22,8 @@ from ..backbones import Backbone, Preprocessing
 from ..data.decode import decode_images
 from ..data.scan import ImageSet
 from ..errors import DataError
-from ..features.cache import FeatureSet, feature_key, load_entry, store_entry
 from ..engine.device import pick_device
+from ..features.cache import FeatureSet, feature_key, load_entry, store_entry
 from ..features.extract import extract_features
 from ..models.fold import fold_batch_norm, probe_input
 
@@ -70,11 +71,12 @@ def cached_layer_features(
 
 def _extract_in_chunks(backbone, images: ImageSet, layers, pre, batch_size, device, progress):
     chunk = int(np.clip(CHUNK_BYTES // (3 * pre.resize_size**2), batch_size, 8192))
+    sweep = _sweep(backbone, layers, pre, device)  # folded once, not per chunk
     parts: dict[Layer, list[np.ndarray]] = {layer: [] for layer in layers}
     kept, skipped = [], []
     bar = tqdm(total=len(images), desc="sweep features", unit="img", disable=not progress)
     for first in range(0, len(images), chunk):
-        arrays, paths, bad = _chunk_layers(backbone, images.paths[first : first + chunk], layers, pre, batch_size,
+        arrays, paths, bad = _chunk_layers(sweep, images.paths[first : first + chunk], layers, pre, batch_size,
                                            device)
         for layer, array in arrays.items():
             parts[layer].append(array)
@@ -86,12 +88,12 @@ def _extract_in_chunks(backbone, images: ImageSet, layers, pre, batch_size, devi
     return arrays, tuple(kept), tuple(skipped)
 
 
-def _chunk_layers(backbone, paths, layers, pre, batch_size, device):
+def _chunk_layers(sweep: _Sweep, paths, layers, pre, batch_size, device):
     """One chunk's features per layer; its decoded pixels are freed before the next chunk is decoded."""
     decoded, bad = decode_images(paths, pre.resize_size, pre.interpolation)
     if not decoded.images:
         return {}, (), bad
-    return extract_layers(backbone, decoded.images, layers, pre, batch_size, device), decoded.paths, bad
+    return _pooled_layers(sweep, decoded.images, layers, pre, batch_size, device, False), decoded.paths, bad
 
 
 def extract_layers(
@@ -109,20 +111,36 @@ def extract_layers(
     The pass is `features.extract_features` at the deepest layer (same batching, precision and
     pooling as every other extraction); hooks pool the shallower layers on the way.
     """
+    pre = preprocessing or backbone.preprocessing
+    return _pooled_layers(_sweep(backbone, layers, pre, device), images, layers, pre, batch_size, device, progress)
+
+
+class _Sweep(NamedTuple):
+    """The network a sweep runs, the layer it stops at and the shallower layers it hooks."""
+
+    network: Backbone
+    deepest: Layer
+    taps: tuple[str, ...]
+
+
+def _sweep(backbone: Backbone, layers: Sequence[Layer], pre: Preprocessing, device: str) -> _Sweep:
     named = in_forward_order(backbone, [layer for layer in layers if layer is not None])
     deepest = None if None in layers else named[-1]
-    taps = [name for name in named if name != deepest]
-    pre = preprocessing or backbone.preprocessing
-    network = _tapped_network(backbone, deepest, taps, pre.input_size, pick_device(device))
-    pooled: dict[str, list[np.ndarray]] = {name: [] for name in taps}
-    handles = [network.layer(name).register_forward_hook(_pooling_hook(pooled[name])) for name in taps]
+    taps = tuple(name for name in named if name != deepest)
+    return _Sweep(_tapped_network(backbone, deepest, taps, pre.input_size, pick_device(device)), deepest, taps)
+
+
+def _pooled_layers(sweep: _Sweep, images, layers, pre, batch_size, device, progress) -> dict[Layer, np.ndarray]:
+    pooled: dict[str, list[np.ndarray]] = {name: [] for name in sweep.taps}
+    handles = [sweep.network.layer(name).register_forward_hook(_pooling_hook(pooled[name])) for name in sweep.taps]
     try:
-        last = extract_features(network, images, deepest, pre, batch_size, device, progress, compile=False, fold=False)
+        last = extract_features(sweep.network, images, sweep.deepest, pre, batch_size, device, progress,
+                                compile=False, fold=False)
     finally:
         for handle in handles:
             handle.remove()
     result = {name: np.concatenate(chunks).astype(np.float32) for name, chunks in pooled.items()}
-    result[deepest] = last
+    result[sweep.deepest] = last
     return {layer: result[layer] for layer in layers}
 
 

@@ -200,8 +200,9 @@ def _stream_features(backbone, images: ImageSet, layer, pre: Preprocessing, batc
                      progress: bool, transform) -> tuple[np.ndarray, tuple[str, ...], list[Skipped]]:
     """Decode and extract chunk by chunk: only one chunk of decoded pixels is ever in memory."""
     chunk = int(np.clip(CHUNK_BYTES // (3 * pre.resize_size**2), batch_size, 8192))
-    backbone.eval().to(pick_device(device)).to(memory_format=torch.channels_last)
-    backbone = inference_network(backbone, layer, pre.input_size, pick_device(device))  # once, not per chunk
+    target = pick_device(device)
+    backbone.eval().to(target).to(memory_format=torch.channels_last)
+    backbone = inference_network(backbone, layer, pre.input_size, target)  # once, not per chunk
     compiled = current_extract_options().compile  # decided on the whole extraction, not on one chunk
     if compiled is None:
         compiled = len(images) >= COMPILE_MIN_IMAGES
