@@ -19,7 +19,7 @@ demo: $(STAMP)
 	$(BIN)/transferlab train digits --strategy features --out runs/demo --resume
 
 test: $(STAMP) chromium
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=15
 
 # The report's browser test needs headless Chromium (Debian's package). Installed when missing;
 # where it cannot be (not root, no apt, no registry) the test is skipped, and the build goes on.

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
-
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+from safetensors.torch import save_file
 
 
 @pytest.fixture(autouse=True)
@@ -49,3 +49,25 @@ def split_folder(tmp_path) -> Path:
             for i in range(count):
                 write_image(root / split / label / f"{i}.png", colour, seed=(0 if split == "train" else 100) + i)  # str hash varies per process
     return root
+
+
+def fixed_now() -> float:
+    """A clock that never moves: budget decisions then follow the cost model alone, on any machine."""
+    return 0.0
+
+
+def tiny_weights_file(path: Path) -> Path:
+    """Random-but-fixed tiny_cnn weights saved as a file (the 'pretrained' network of the tests)."""
+    from transferlab.backbones import create_backbone
+
+    torch.manual_seed(0)
+    body = create_backbone("tiny_cnn", "none", include_top=True, input_size=32).body
+    save_file({k: v.contiguous() for k, v in body.state_dict().items()}, str(path))
+    return path
+
+
+@pytest.fixture
+def tiny_weights(tmp_path) -> str:
+    """`advise` treats weights "none" as nothing to transfer; a weights file makes the whole
+    measuring path run on the tiny network in a second."""
+    return str(tiny_weights_file(tmp_path / "tiny.safetensors"))

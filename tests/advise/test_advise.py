@@ -5,17 +5,17 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import write_image
+from conftest import fixed_now, write_image
 
-from advise_helpers import slow_machine, tiny_weights  # noqa: F401  (fixtures)
+from advise_helpers import slow_machine  # noqa: F401  (fixture)
 
-from transferlab.advise import advise
+from transferlab.advise import AdviseOptions, advise
 from transferlab.advise.text import format_advice, train_command
 from transferlab.errors import DataError
 
 
 def _advise(data, weights, **options):
-    return advise(str(data), "tiny_cnn", weights, input_size=32, device="cpu", views=1, **options)
+    return advise(str(data), "tiny_cnn", weights, 32, AdviseOptions(device="cpu", views=1, now=fixed_now, **options))
 
 
 def test_advice_measures_compares_and_recommends(split_folder, tiny_weights):
@@ -53,6 +53,7 @@ def test_advice_is_repeatable_and_second_time_from_the_cache(split_folder, tiny_
 
 
 def test_a_tight_budget_gives_things_up_and_says_so(split_folder, tiny_weights, slow_machine):
+    slow_machine(decode=0.05, augment=0.05, forward=0.2)  # a pass over the 30 training images: 7.5 s
     advice = _advise(split_folder, tiny_weights, budget="1s")
     given_up = advice.budget["given_up"]
     assert advice.budget["seconds"] == 1.0 and given_up
@@ -82,7 +83,7 @@ def test_unusable_data_is_still_a_one_line_error(tmp_path, tiny_weights):
 
 
 def test_no_pretrained_weights_means_training_from_scratch(split_folder):
-    advice = advise(str(split_folder), "tiny_cnn", "none", input_size=32, device="cpu")
+    advice = advise(str(split_folder), "tiny_cnn", "none", 32, AdviseOptions(device="cpu"))
     assert advice.plan.strategy == "scratch" and advice.sweep is None
     assert "nothing pretrained" in advice.reasons[0]
 

@@ -14,13 +14,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from conftest import write_image
+from pause_at import wait_until_paused
 from safetensors.torch import load_file, save_file
 
 from transferlab.backbones import create_backbone
@@ -32,7 +32,10 @@ from transferlab.strategies.common import GlobalBatches
 HERE = Path(__file__).resolve().parent
 TIMEOUT = 300  # seconds for one launch: three interpreters importing torch on 2 cores
 TINY = ["--backbone", "tiny_cnn", "--input-size", "32", "--device", "cpu", "--seed", "1"]
-EPOCHS = 40  # tiny epochs take milliseconds: 40 leave a kill after the first one seconds of margin
+EPOCHS = 6
+STEPS_PER_EPOCH = 3  # 24 training images in global batches of 8
+TRAIN_STEP = "transferlab.engine.trainer:Trainer._step"
+PAUSE_AT = HERE.parent / "pause_at.py"  # stops the run still at a chosen call
 FINETUNE = ["--strategy", "finetune", "--augment", "none", "--batch-size", "8", "--patience", "0", "--unfreeze", "-1"]
 
 
@@ -169,11 +172,10 @@ def test_ddp_fine_tuning_logs_the_single_process_metrics(uninterrupted):
 def test_ddp_run_killed_mid_training_resumes_to_the_uninterrupted_result(uninterrupted):
     root, env, argv = uninterrupted
     out = root / "killed"
-    proc = _torchrun("-m", "transferlab", *argv, "--out", str(out), env=env)
-    deadline = time.monotonic() + TIMEOUT
-    try:  # killed once the head and epoch 1 are logged
-        while proc.poll() is None and time.monotonic() < deadline and len(_metrics(out)) < 2:
-            time.sleep(0.01)
+    mid_epoch = [TRAIN_STEP, str(STEPS_PER_EPOCH + 2), "--"]  # epoch 0 logged, inside epoch 1
+    proc = _torchrun(str(PAUSE_AT), *mid_epoch, *argv, "--out", str(out), env=env)
+    try:
+        wait_until_paused(proc.stdout, TIMEOUT)
     finally:
         _kill_all(proc)
     proc.communicate(timeout=TIMEOUT)

@@ -1,10 +1,11 @@
 """Training runs killed for real (SIGKILL, SIGINT) in a subprocess, then resumed with `--resume`.
 
-The kill points are file events, not timings, so the tests hold on a loaded machine: the
-feature cache's lock file appearing (extraction under way), the first epoch logged (Ctrl-C),
-and the middle of a later epoch (half the previous epoch's duration after its row is logged).
-The resumed run must end exactly where an uninterrupted run with the same seed ends. Each
-process start costs a few seconds of imports, so each test uses as few as its kill points need.
+The kill points are events, not timings, so the tests hold on any machine, fast or loaded: the
+run is started through `pause_at.py`, which stops it still at a chosen call (the feature cache
+about to write its entry; the first batch of an epoch; the middle of an epoch) and says so on
+its stdout, and only then does the test send the signal. The resumed run must end exactly where
+an uninterrupted run with the same seed ends. Each process start costs a few seconds of imports,
+so each test uses as few as its kill points need.
 """
 
 from __future__ import annotations
@@ -15,13 +16,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import torch
 from conftest import write_image
+from pause_at import wait_until_paused
 from safetensors import safe_open
 from safetensors.torch import load_file
 
@@ -33,7 +33,10 @@ ARGS = {
     "features": ["--strategy", "features", "--epochs", "8", "--patience", "0", *TINY],
     "scratch": ["--strategy", "scratch", "--epochs", "4", "--patience", "0", "--batch-size", "4", *TINY],
 }
-TIMEOUT = 240  # seconds for one process: generous, the machine may be shared
+STEPS_PER_EPOCH = 6  # scratch: 24 training images in batches of 4
+TRAIN_STEP = "transferlab.engine.trainer:Trainer._step"
+PAUSE_AT = Path(__file__).parents[1] / "pause_at.py"
+TIMEOUT = 600  # seconds for one process: a deadlock guard, never reached by a working run
 
 
 @pytest.fixture
@@ -47,23 +50,30 @@ def data(tmp_path) -> Path:
     return root
 
 
-def _start(data: Path, out: Path, strategy: str, *extra: str) -> subprocess.Popen:
-    argv = [sys.executable, "-m", "transferlab", "train", str(data), *ARGS[strategy], "--out", str(out), *extra]
-    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+def _start(data: Path, out: Path, strategy: str, *extra: str, pause: tuple[str, int] | None = None):
+    """The CLI's `train` in a subprocess (stderr to a file), paused at the `pause[1]`-th call of `pause[0]`."""
+    args = ["train", str(data), *ARGS[strategy], "--out", str(out), *extra]
+    runner = [str(PAUSE_AT), pause[0], str(pause[1]), "--"] if pause else ["-m", "transferlab"]
+    err = (out.parent / f"{out.name}.{len(list(out.parent.glob(out.name + '.*.err')))}.err").open("w+")
+    proc = subprocess.Popen([sys.executable, *runner, *args], stdout=subprocess.PIPE, stderr=err, text=True,
+                            env=os.environ.copy())
+    return proc, err
 
 
-def _signal_when(proc: subprocess.Popen, event: Callable[[], float | None], sig=signal.SIGKILL) -> tuple[int, str]:
-    """Send `sig` once `event()` returns a delay (seconds to wait first); return exit code and stderr."""
-    deadline = time.monotonic() + TIMEOUT
-    while proc.poll() is None and time.monotonic() < deadline:
-        delay = event()
-        if delay is not None:
-            time.sleep(delay)
-            proc.send_signal(sig)
-            break
-        time.sleep(0.005)
-    _, err = proc.communicate(timeout=TIMEOUT)
-    return proc.returncode, err
+def _finish(started) -> tuple[int, str]:
+    proc, err = started
+    proc.stdout.read()
+    proc.wait(timeout=TIMEOUT)
+    err.seek(0)
+    return proc.returncode, err.read()
+
+
+def _signal_when_paused(started, sig=signal.SIGKILL) -> tuple[int, str]:
+    """Wait until the run says it is paused (a line on its stdout), send `sig`; exit code and stderr."""
+    proc = started[0]
+    if wait_until_paused(proc.stdout, TIMEOUT):  # else it ended first: the caller's assertions say how
+        proc.send_signal(sig)
+    return _finish(started)
 
 
 def _logged_epochs(out: Path) -> list[dict]:
@@ -72,14 +82,6 @@ def _logged_epochs(out: Path) -> list[dict]:
             return [row for row in csv.DictReader(handle) if int(row["epoch"]) >= 0]
     except (FileNotFoundError, ValueError, KeyError):
         return []
-
-
-def _rows_logged(out: Path, count: int, fraction_of_epoch: float = 0.0) -> Callable[[], float | None]:
-    """Event: `count` epochs logged; the delay lands `fraction_of_epoch` into the next one."""
-    def event():
-        rows = _logged_epochs(out)
-        return fraction_of_epoch * float(rows[-1]["seconds"]) if len(rows) >= count else None
-    return event
 
 
 def _saved_epoch(out: Path) -> int:
@@ -93,9 +95,8 @@ def _saved_epoch(out: Path) -> int:
 
 def _resume_to_end(data: Path, out: Path, strategy: str) -> str:
     before = _saved_epoch(out)
-    proc = _start(data, out, strategy, "--resume")
-    _, err = proc.communicate(timeout=TIMEOUT)
-    assert proc.returncode == 0, err
+    code, err = _finish(_start(data, out, strategy, "--resume"))
+    assert code == 0, err
     if before >= 0:  # it continued from the last completed epoch, not from the start
         assert f"resumed after epoch {before + 1}" in err
     return err
@@ -123,9 +124,10 @@ def _assert_same_run(run: Path, reference: Path) -> None:
 def test_killed_during_feature_extraction_resumes_to_the_same_result(data, tmp_path, capsys):
     out, cache = tmp_path / "run", Path(os.environ["TRANSFERLAB_CACHE"]) / "features"
 
-    extracting = lambda: 0.0 if cache.is_dir() and any(cache.glob("*.lock")) else None  # noqa: E731
-    code, err = _signal_when(_start(data, out, "features"), extracting)
+    writing = ("transferlab.features.cache:_write_entry", 1)  # computed, under the lock, not yet written
+    code, err = _signal_when_paused(_start(data, out, "features", pause=writing))
     assert code == -signal.SIGKILL, err
+    assert any(cache.glob("*.lock"))  # killed while extracting
     for entry in cache.glob("*.safetensors"):  # whatever the kill interrupted, no entry is half-written
         load_checked(entry)
     _resume_to_end(data, out, "features")
@@ -136,15 +138,18 @@ def test_killed_during_feature_extraction_resumes_to_the_same_result(data, tmp_p
 
 def test_ctrl_c_then_a_kill_mid_epoch_then_resume_gives_the_uninterrupted_result(data, tmp_path, capsys):
     out = tmp_path / "run"
-    code, err = _signal_when(_start(data, out, "scratch"), _rows_logged(out, 1), sig=signal.SIGINT)
+    second_epoch = (TRAIN_STEP, STEPS_PER_EPOCH + 1)  # the first step after epoch 0 was logged
+    code, err = _signal_when_paused(_start(data, out, "scratch", pause=second_epoch), sig=signal.SIGINT)
     assert code == 130, err
     last = err.strip().splitlines()[-1]
     assert last.startswith("transferlab: error: interrupted") and f"--out {out} --resume" in last
     assert "Traceback" not in err
+    assert _saved_epoch(out) == 0
 
-    next_epoch_logged = _rows_logged(out, _saved_epoch(out) + 2, fraction_of_epoch=0.5)  # then half an epoch on
-    code, err = _signal_when(_start(data, out, "scratch", "--resume"), next_epoch_logged)
+    mid_epoch = (TRAIN_STEP, STEPS_PER_EPOCH + STEPS_PER_EPOCH // 2)  # epoch 1 done, half of epoch 2
+    code, err = _signal_when_paused(_start(data, out, "scratch", "--resume", pause=mid_epoch))
     assert code == -signal.SIGKILL, err
+    assert _saved_epoch(out) == 1 and len(_logged_epochs(out)) == 2
     assert not (out / "model.safetensors").exists()  # not finished: nothing pretends to be a model
     _resume_to_end(data, out, "scratch")
 

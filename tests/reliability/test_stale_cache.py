@@ -141,7 +141,7 @@ def test_two_processes_filling_the_same_entry_leave_one_valid_entry(image_folder
                 for _ in range(2)]
     for child in children:
         child.start()
-    results = [queue.get(timeout=300) for _ in children]
+    results = [queue.get(timeout=900) for _ in children]
     for child in children:
         child.join(timeout=60)
         assert child.exitcode == 0

@@ -2,12 +2,13 @@
 
 from .advice import Advice, Plan
 from .budget import format_seconds, parse_budget
-from .core import advise, probe_depths
+from .core import AdviseOptions, advise, probe_depths
 from .multitap import cached_layer_features, extract_layers
 from .sweep import SweepResult, SweepRow, depth_sweep, sweep_layers
 
 __all__ = [
     "Advice",
+    "AdviseOptions",
     "Plan",
     "SweepResult",
     "SweepRow",

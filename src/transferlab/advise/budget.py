@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..errors import TransferlabError
@@ -45,14 +46,22 @@ def format_seconds(seconds: float) -> str:
 
 @dataclass
 class Clock:
-    """A budget being spent: seconds since the start, seconds left, and what was given up."""
+    """A budget being spent: seconds since the start, seconds left, and what was given up.
+
+    `now` is the time source (seconds, any origin): tests pass a fixed one, so every budget
+    decision is computed from the cost model's numbers, not from how fast the machine is.
+    """
 
     budget: float | None
-    started: float = field(default_factory=time.perf_counter)
+    now: Callable[[], float] = time.perf_counter
     given_up: list[str] = field(default_factory=list)
+    started: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.started = self.now()
 
     def elapsed(self) -> float:
-        return time.perf_counter() - self.started
+        return self.now() - self.started
 
     def left(self) -> float:
         """Seconds left (infinite without a budget)."""

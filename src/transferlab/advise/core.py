@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -32,17 +33,38 @@ SMALLER = ("efficientnet_lite2", "efficientnet_lite1", "efficientnet_lite0")
 HEAVY = ("vgg16", "vgg19", "resnet50", "inception_v3", "xception")  # several times lite0's cost per image
 
 
+@dataclass(frozen=True)
+class AdviseOptions:
+    """How `advise` measures.
+
+    Attributes:
+        budget: seconds (or "10m") for advice plus training; None for no limit.
+        seed, val_fraction: as `train` (the same split, so cached features are shared).
+        device, progress: where to run; whether to show progress bars.
+        views: augmented views per image for the `features-aug` candidate.
+        now: the time source the budget is spent against (tests fix it).
+    """
+
+    budget: str | float | None = None
+    seed: int = 0
+    val_fraction: float = 0.2
+    device: str = "auto"
+    progress: bool = False
+    views: int = 5
+    now: Callable[[], float] = field(default=time.perf_counter, compare=False)
+
+    def clock(self) -> Clock:
+        return Clock(None if self.budget is None else parse_budget(self.budget), self.now)
+
+
 def advise(data: str, backbone: str = "efficientnet_lite0", weights: str = "imagenet", input_size: int | None = None,
-           budget: str | float | None = None, seed: int = 0, val_fraction: float = 0.2, device: str = "auto",
-           progress: bool = False, views: int = 5, splits: DataSplits | None = None) -> Advice:
+           options: AdviseOptions = AdviseOptions(), splits: DataSplits | None = None) -> Advice:
     """Measure `data` and recommend a strategy with its settings, reasons and cost.
 
     Args:
         data: a folder, CSV or built-in dataset name (as `train`).
         backbone, weights, input_size: the pretrained network to transfer from.
-        budget: seconds (or "10m") for advice plus training; None for no limit.
-        seed, val_fraction: as `train` (the same split, so cached features are shared).
-        views: augmented views per image for the `features-aug` candidate.
+        options: budget, split, device and the other measuring options.
         splits: already-loaded splits (`train --strategy auto` passes its own).
 
     Returns:
@@ -50,21 +72,21 @@ def advise(data: str, backbone: str = "efficientnet_lite0", weights: str = "imag
         that says so with a fallback plan instead of an error.
     """
     with recording_skips():  # one warning per unusable file, however often the advice reads it
-        return _advise(data, backbone, weights, input_size, Clock(None if budget is None else parse_budget(budget)),
-                       seed, val_fraction, device, progress, views, splits)
+        return _advise(data, backbone, weights, input_size, options, splits)
 
 
-def _advise(data: str, backbone: str, weights: str, input_size: int | None, clock: Clock, seed: int,
-            val_fraction: float, device: str, progress: bool, views: int, splits: DataSplits | None) -> Advice:
-    everything = None
+def _advise(data: str, backbone: str, weights: str, input_size: int | None, options: AdviseOptions,
+            splits: DataSplits | None) -> Advice:
+    everything, clock = None, options.clock()
     if splits is None:
-        splits, everything = load_for_advice(data, val_fraction, seed)
+        splits, everything = load_for_advice(data, options.val_fraction, options.seed)
     if splits is None or min(splits.train.counts().values()) < MIN_PER_CLASS:
         return _too_small(data, backbone, weights, everything or splits.train, clock)
     if str(weights).lower() == "none":
         return _no_pretraining(data, backbone, splits, clock)
     base = create_backbone(backbone, weights, include_top=False, input_size=input_size)
-    s = Session(data, splits, base, weights, input_size, seed, device, progress, views, clock)
+    s = Session(data, splits, base, weights, input_size, options.seed, options.device, options.progress,
+                options.views, clock)
     sample = _measure_machine(s)
     return _measure_and_decide(s, sample)
 
@@ -95,7 +117,7 @@ def _measure_machine(s: Session) -> list:
     """Decode a sample (timed), time the backbone; step down to a smaller one if needed."""
     pick = stratified_subsample(np.asarray(s.train.labels), SIGNAL_SAMPLE, s.seed)
     pre = s.base.preprocessing
-    start = time.perf_counter()
+    start = time.perf_counter()  # a cost measurement (the cost model's), not the budget's clock
     decoded, skipped = decode_images([s.train.paths[i] for i in pick], pre.resize_size, pre.interpolation)
     decode_seconds = (time.perf_counter() - start) / max(1, len(pick))
     if not decoded.images:

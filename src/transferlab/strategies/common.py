@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,7 @@ class RunContext:
     progress: bool = False
     resume: bool = False
     notes: list[str] = field(default_factory=list)
+    now: Callable[[], float] = time.perf_counter  # the time source a budget is spent against
 
     def path(self, name: str) -> Path:
         return self.out / name

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from advise_helpers import tiny_weights  # noqa: F401  (fixture)
+from conftest import fixed_now
 
 from transferlab.config import TrainConfig
 from transferlab.errors import TransferlabError
@@ -20,7 +20,7 @@ def _config(data, weights, **changes) -> TrainConfig:
 
 
 def test_auto_runs_the_recommendation_and_records_why(split_folder, tiny_weights, tmp_path):
-    result = train(_config(split_folder, tiny_weights, budget=300.0), tmp_path / "run")
+    result = train(_config(split_folder, tiny_weights, budget=300.0), tmp_path / "run", now=fixed_now)
     summary = json.loads((result.out / "summary.json").read_text())
     assert summary["strategy"] == "auto" and (result.out / "sweep.png").is_file()
     decision = summary["details"]["decision"]
@@ -28,8 +28,10 @@ def test_auto_runs_the_recommendation_and_records_why(split_folder, tiny_weights
     assert decision["quadrant"]["cell"].startswith("small + ")
     assert set(decision["signals"]["sweep"]) == {"stem", "stage1", "stage2", "end"}
     assert decision["reasons"][-1].startswith("Recommended") and decision["budget"]["seconds"] == 300.0
-    scored = [c for c in decision["candidates"] if c["cv_mean"] is not None]
-    assert len(scored) == 3 and sum(c["status"] == "chosen" for c in decision["candidates"]) == 1
+    scored = {c["strategy"] for c in decision["candidates"] if c["cv_mean"] is not None}
+    not_compared = {item.split(":")[0] for item in decision["budget"]["given_up"] if "not compared" in item}
+    assert scored | not_compared == {"linear", "features", "features-aug"} and "linear" in scored  # on any machine
+    assert sum(c["status"] == "chosen" for c in decision["candidates"]) == 1
     assert any(note.startswith("auto chose") for note in summary["notes"])
     assert TrainConfig.load(result.out / "config.yaml").strategy == "auto"
     loaded = load_model(result.out)
