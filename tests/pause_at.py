@@ -57,6 +57,9 @@ def wait_until_paused(stdout: IO[str], timeout: float) -> bool:
 
 
 if __name__ == "__main__":
+    # Ctrl-C as in a terminal, even when the test runner was started in the background (which
+    # leaves SIGINT ignored in every child, and Python then never raises KeyboardInterrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     target, call, separator, *argv = sys.argv[1:]
     assert separator == "--", "usage: pause_at.py module:attr N -- ARGS"
     _pause_at(target, int(call))

@@ -62,8 +62,10 @@ def _start(data: Path, out: Path, strategy: str, *extra: str, pause: tuple[str, 
 
 def _finish(started) -> tuple[int, str]:
     proc, err = started
-    proc.stdout.read()
-    proc.wait(timeout=TIMEOUT)
+    try:
+        proc.wait(timeout=TIMEOUT)
+    finally:
+        proc.kill()  # a hung run fails the test instead of outliving it
     err.seek(0)
     return proc.returncode, err.read()
 
