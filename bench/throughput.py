@@ -1,9 +1,13 @@
 """Images per second: transferlab's input pipeline against a plain timm + PIL loop, same images.
 
-Two tasks with efficientnet_lite0 at 224 px (packaged ImageNet weights):
-- feature extraction: files on disk -> pooled features (decoding included);
-- one fine-tuning epoch of the whole network, with the same augmentation on both sides
-  (timm's default training transform: random resized crop 0.08-1, flip, colour jitter 0.4).
+Tasks, with the packaged ImageNet weights:
+- forward: the frozen network alone on a batch of 32 (lite0 at 224 px, lite2 at 260 px):
+  torch eager channels_last (transferlab before), BatchNorm folded, and transferlab's engine;
+- extract: files on disk -> pooled features (decoding included), lite0 at 224 px, with the
+  torch engine and with the default engine (OpenVINO on the CPU);
+- finetune: one fine-tuning epoch of the whole network, with the same augmentation on both sides
+  (timm's default training transform: random resized crop 0.08-1, flip, colour jitter 0.4);
+- predict: wall time of `transferlab predict IMAGE` to its answer, cache warm (second call).
 
 The plain loop is written the way timm's documentation shows: `timm.create_model`,
 `resolve_data_config` + `create_transform`, `Image.open(...).convert("RGB")` per image, batches
@@ -14,7 +18,7 @@ command does. Every setting runs in its own subprocess so peak memory (ru_maxrss
 Building the model is not timed; everything from the file names on is.
 
 Usage:
-    MALLOC_MMAP_THRESHOLD_= .venv/bin/python bench/throughput.py [--data DIR] [--limit N] [--tasks extract,finetune]
+    MALLOC_MMAP_THRESHOLD_= .venv/bin/python bench/throughput.py [--data DIR] [--limit N] [--tasks forward,extract,predict]
     .venv/bin/python bench/throughput.py --limit 64 --no-write      # smoke test
 """
 
@@ -44,9 +48,14 @@ ARCH, BACKBONE, BATCH = "tf_efficientnet_lite0", "efficientnet_lite0", 32
 
 # (task, label, worker name, environment additions, extra worker flags)
 SETTINGS = (
+    *[("forward", f"{name}: {label}", "forward", {}, [f"--backbone={name}", f"--mode={mode}"])
+      for name in ("efficientnet_lite0", "efficientnet_lite2")
+      for mode, label in (("eager", "torch eager, channels_last"), ("folded", "torch, BatchNorm folded"),
+                          ("engine", "transferlab engine (OpenVINO fp32 on the CPU)"))],
     ("extract", "plain timm + PIL loop", "plain_extract", {}, []),
     ("extract", "plain loop + tuned malloc", "plain_extract", TUNED_ENV, []),
-    ("extract", "transferlab (default: fp32 on the CPU)", "tl_extract", {}, []),
+    ("extract", "transferlab --engine torch (fp32)", "tl_extract", {}, ["--engine=torch"]),
+    ("extract", "transferlab (default engine: OpenVINO fp32 on the CPU)", "tl_extract", {}, []),
     ("finetune", "plain timm + PIL loop", "plain_finetune", {}, []),
     ("finetune", "transferlab", "tl_finetune", {}, []),
 )
@@ -112,6 +121,35 @@ def tl_extract(paths: list[str], labels: list[int], args) -> dict:
         seconds = time.perf_counter() - start
     np.save(args.features_out, feats.features)
     return {"seconds": seconds}
+
+
+def forward(paths: list[str], labels: list[int], args) -> dict:
+    """The frozen network alone on one batch, median of `args.repeats` timed passes after a warm-up."""
+    import statistics
+
+    import torch
+
+    from transferlab.backbones import create_backbone
+    from transferlab.features.extract import inference_network
+    from transferlab.models.inference import PooledTaps, frozen_forward
+
+    cpu = torch.device("cpu")
+    backbone = create_backbone(args.backbone, "imagenet", include_top=False).eval()
+    side = backbone.preprocessing.input_size
+    backbone.to(memory_format=torch.channels_last)
+    network = PooledTaps(backbone if args.mode == "eager" else inference_network(backbone, (None,), side, cpu),
+                         (None,))
+    run, engine = frozen_forward(network, side, cpu, "openvino" if args.mode == "engine" else "torch")
+    batch = torch.rand(BATCH, 3, side, side, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    batch = batch if args.mode == "engine" else batch.contiguous(memory_format=torch.channels_last)
+    times = []
+    with torch.no_grad():
+        run(batch)
+        for _ in range(args.repeats):
+            start = time.perf_counter()
+            run(batch)
+            times.append(time.perf_counter() - start)
+    return {"seconds": statistics.median(times), "images": BATCH, "engine": engine}
 
 
 def plain_finetune(paths: list[str], labels: list[int], args) -> dict:
@@ -184,7 +222,7 @@ def worker(args: argparse.Namespace) -> None:
     if args.worker == "tl_extract":
         from transferlab.features.extract import extract_options
 
-        with extract_options(precision=args.precision, compile=args.compile or False):
+        with extract_options(precision=args.precision, compile=args.compile or False, engine=args.engine):
             result = run(paths, labels, args)
     else:
         result = run(paths, labels, args)
@@ -225,13 +263,18 @@ def agreement(a: Path | None, b: Path | None) -> str:
 
 def markdown(results: list[dict], args: argparse.Namespace) -> str:
     lines = [SECTION, "", f"efficientnet_lite0, 224 px, batch {BATCH}, {args.threads} threads, "
-             f"{results[0]['images']} images of `{Path(args.data).name}/train`; every row a fresh process.", ""]
-    for task, title in (("extract", "Feature extraction (decoding included)"),
+             f"{next((r['images'] for r in results if r['task'] == 'extract'), 0)} images of "
+             f"`{Path(args.data).name}/train`; every row a fresh process.", ""]
+    for task, title in (("forward", "Forward pass only, batch 32 (median of the timed passes)"),
+                        ("extract", "Feature extraction (decoding included)"),
                         ("finetune", "One fine-tuning epoch, whole network (decoding and augmentation included)")):
         rows = [r for r in results if r["task"] == task]
         if not rows:
             continue
         base = rows[0]
+        if task == "forward":
+            lines += _forward_table(rows, title)
+            continue
         lines += [f"**{title}**", "", "| pipeline | images/s | vs plain loop | seconds | peak RSS (MB) |"
                   + (" cosine to plain |" if task == "extract" else ""),
                   "|---|---:|---:|---:|---:|" + ("---:|" if task == "extract" else "")]
@@ -240,13 +283,48 @@ def markdown(results: list[dict], args: argparse.Namespace) -> str:
             lines.append(f"| {r['label']} | {r['rate']:.1f} | {r['rate'] / base['rate']:.2f}x | "
                          f"{r['seconds']:.1f} | {r['peak_rss_mb']:.0f} |{extra}")
         lines.append("")
+    predictions = [r for r in results if r["task"] == "predict"]
+    if predictions:
+        lines += ["**`transferlab predict IMAGE` on a warm cache: seconds to the answer (process start included)**", "",
+                  "| engine | seconds |", "|---|---:|", *[f"| {r['label']} | {r['seconds']:.2f} |" for r in predictions], ""]
     lines += [f"Command: `.venv/bin/python bench/throughput.py {' '.join(_shared_flags(args))}`.",
               f"Machine: {_machine()}; measured {datetime.date.today().isoformat()}.", ""]
     return "\n".join(lines)
 
 
+def _forward_table(rows: list[dict], title: str) -> list[str]:
+    lines = [f"**{title}**", "", "| backbone: engine | images/s | vs torch eager channels_last |", "|---|---:|---:|"]
+    for r in rows:
+        base = next(b for b in rows if b["label"].split(":")[0] == r["label"].split(":")[0])
+        lines.append(f"| {r['label']} (ran: {r['engine']}) | {r['rate']:.1f} | {r['rate'] / base['rate']:.2f}x |")
+    return lines + [""]
+
+
+def measure_prediction(engine: str, image: Path) -> dict:
+    """Wall seconds of `transferlab predict IMAGE --engine ENGINE`, the second of two calls (warm caches)."""
+    command = [sys.executable, "-m", "transferlab", "predict", str(image), "--engine", engine, "--json"]
+    env = {**os.environ, **TUNED_ENV}
+    for _ in range(2):
+        start = time.perf_counter()
+        subprocess.run(command, env=env, capture_output=True, check=True)
+        seconds = time.perf_counter() - start
+    label = f"--engine {engine}"
+    print(f"predict / {label}: {seconds:.2f} s", file=sys.stderr)
+    return {"task": "predict", "label": label, "seconds": seconds}
+
+
+def _sample_photo(scratch: Path) -> Path:
+    from skimage import data
+    from PIL import Image
+
+    path = scratch / "chelsea.png"
+    Image.fromarray(data.chelsea()).save(path)
+    return path
+
+
 def _shared_flags(args: argparse.Namespace) -> list[str]:
-    flags = [f"--data={args.data}", f"--threads={args.threads}", f"--workers={args.workers}"]
+    flags = [f"--data={args.data}", f"--threads={args.threads}", f"--workers={args.workers}",
+             f"--repeats={args.repeats}"]
     return flags + ([f"--limit={args.limit}"] if args.limit else [])
 
 
@@ -280,7 +358,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(DEFAULT_DATA), help="dataset (its train split is used)")
     parser.add_argument("--limit", type=int, help="only the first N training images (smoke tests)")
-    parser.add_argument("--tasks", default="extract,finetune", help="extract, finetune or both")
+    parser.add_argument("--tasks", default="forward,extract,finetune,predict",
+                        help="any of forward, extract, finetune, predict")
+    parser.add_argument("--repeats", type=int, default=7, help="timed passes per forward row")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--workers", type=int, default=0, help="DataLoader workers, both fine-tuning loops")
     parser.add_argument("--compile", action="store_true", help="add a torch.compile row (extraction)")
@@ -289,6 +369,9 @@ def main() -> None:
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--features-out", help=argparse.SUPPRESS)
     parser.add_argument("--precision", default="auto", help=argparse.SUPPRESS)
+    parser.add_argument("--engine", default="auto", help=argparse.SUPPRESS)
+    parser.add_argument("--backbone", help=argparse.SUPPRESS)
+    parser.add_argument("--mode", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         worker(args)
@@ -297,9 +380,13 @@ def main() -> None:
     settings = [s for s in SETTINGS if s[0] in tasks]
     extras = [s for s, wanted in ((COMPILE_SETTING, args.compile), (BF16_SETTING, args.bf16)) if wanted]
     if "extract" in tasks:
-        settings[3:3] = extras
+        last_extract = max(i for i, s in enumerate(settings) if s[0] == "extract")
+        settings[last_extract + 1:last_extract + 1] = extras
     with tempfile.TemporaryDirectory() as scratch:
         results = [measure(s, args, Path(scratch)) for s in settings]
+        if "predict" in tasks:
+            photo = _sample_photo(Path(scratch))
+            results += [measure_prediction(engine, photo) for engine in ("torch", "openvino")]
         text = markdown(results, args)
     print(text)
     if not args.no_write:

@@ -44,7 +44,8 @@ def train(data: PathLike, strategy: str = "linear", out: PathLike | None = None,
     return train_config(config, out, progress=progress, resume=resume)
 
 
-def evaluate(run_dir: PathLike, data: PathLike, device: str = "auto", progress: bool = False) -> Evaluation:
+def evaluate(run_dir: PathLike, data: PathLike, device: str = "auto", progress: bool = False,
+             engine: str = "auto") -> Evaluation:
     """Accuracy, loss, per-class scores and confusion of `run_dir`'s model on a labelled folder or CSV."""
     from .data.sources import labelled_images
     from .errors import DataError
@@ -52,7 +53,7 @@ def evaluate(run_dir: PathLike, data: PathLike, device: str = "auto", progress: 
     loaded = load_model(run_dir)
     images = labelled_images(data, loaded.classes)
     probs, paths, skipped = predict_paths(loaded.classifier, images.paths, loaded.preprocessing,
-                                          device=device, progress=progress)
+                                          device=device, progress=progress, engine=engine)
     if not len(paths):
         raise DataError(f"{data}: no readable images to evaluate")
     label_of = dict(zip(images.paths, images.labels))

@@ -65,6 +65,7 @@ class TrainConfig:
     # speed of feature extraction
     precision: str = "auto"  # auto: bf16 on CUDA, fp32 on the CPU; bf16: opt-in on the CPU
     compile: bool | None = None  # torch.compile; None: only for extractions large enough to pay
+    engine: str = "auto"  # frozen forward passes: auto | torch | openvino (models.inference)
     # auto: seconds for advice + training (None: no limit); `transferlab train --budget 10m`
     budget: float | None = None
 
@@ -76,6 +77,7 @@ class TrainConfig:
         _check_choice("probe", self.probe, ("logistic", "svm"))
         _check_choice("bn_policy", self.bn_policy, ("frozen", "train"))
         _check_choice("precision", self.precision, ("auto", "fp32", "bf16"))
+        _check_choice("engine", self.engine, ("auto", "torch", "openvino"))
         if self.budget is not None and (self.strategy != "auto" or not self.budget > 0):
             raise TransferlabError(f"budget {self.budget} needs --strategy auto and a positive duration")
         if self.views < 1:

@@ -18,7 +18,8 @@ from ..backbones import Backbone
 from ..data.augment import train_transform
 from ..data.transforms import eval_transform
 from ..engine.device import autocast, pick_device, to_device
-from ..features.extract import extract_features
+from ..features.extract import current_extract_options, extract_features
+from ..models.inference import OPENVINO_MIN_IMAGES, planned_engine
 
 PROBE_SECONDS_PER_UNIT = 5e-8  # logistic probe, one BLAS thread: seconds per (sample x feature x fit), 2 cores
 
@@ -81,8 +82,9 @@ def measure_throughput(backbone: Backbone, images: Sequence[torch.Tensor], decod
     sample = [images[i % len(images)] for i in range(batch)]
     pre = backbone.preprocessing
     augment = _per_image(lambda: [train_transform(pre, "light")(img) for img in sample], batch)
-    forward = partial(extract_features, backbone, sample, None, pre, batch, device, compile=False)
-    extract_features(backbone, sample[:4], None, pre, 4, device, compile=False)  # warm-up: allocator, kernels
+    engine = planned_engine(current_extract_options().engine, OPENVINO_MIN_IMAGES)  # as a whole extraction runs
+    forward = partial(extract_features, backbone, sample, None, pre, batch, device, compile=False, engine=engine)
+    extract_features(backbone, sample[:4], None, pre, 4, device, compile=False, engine=engine)  # warm-up, export
     inference = _best_of(2, forward, batch, target)
     return Throughput(str(target), decode_seconds, augment, inference, None)
 

@@ -72,8 +72,11 @@ def add_split_arguments(parser) -> None:
 
 
 def add_device_argument(parser) -> None:
-    """`--device`: where the network runs."""
+    """`--device`: where the network runs; `--engine`: what runs its frozen forward passes."""
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    parser.add_argument("--engine", default="auto", choices=("auto", "torch", "openvino"),
+                        help="frozen forward passes: OpenVINO on the CPU where it reproduces torch (auto: for "
+                             "large extractions or a network exported before), else torch")
 
 
 def add_json_flag(parser: argparse.ArgumentParser) -> None:

@@ -20,7 +20,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("run_dir", help="a run directory written by 'transferlab train'")
     parser.add_argument("data", help="labelled images: root/<class>/* or a CSV with path,label")
     parser.add_argument("--confusion", help="also draw the confusion matrix to this PNG")
-    parser.add_argument("--device", default="auto")
+    _common.add_device_argument(parser)
     _common.add_json_flag(parser)
     return parser
 
@@ -28,7 +28,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def run(args: argparse.Namespace) -> int:
     from ..api import evaluate
 
-    evaluation = evaluate(args.run_dir, args.data, device=args.device, progress=_common.progress_enabled(args))
+    evaluation = evaluate(args.run_dir, args.data, device=args.device, progress=_common.progress_enabled(args),
+                          engine=args.engine)
     result = evaluation.metrics
     if args.confusion:
         from ..viz.render import plot_confusion

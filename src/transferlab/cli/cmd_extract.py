@@ -34,10 +34,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     from ..features.export import all_split_features, write_feature_file
+    from ..features.extract import extract_options
 
     start = time.perf_counter()
-    sets = all_split_features(args.data, args.backbone, args.weights, args.layer, args.input_size,
-                              args.batch_size, args.device, _common.progress_enabled(args))
+    with extract_options(engine=args.engine):
+        sets = all_split_features(args.data, args.backbone, args.weights, args.layer, args.input_size,
+                                  args.batch_size, args.device, _common.progress_enabled(args))
     out = write_feature_file(Path(args.out), sets)
     count = sum(len(s.features.labels) for s in sets)
     seconds = time.perf_counter() - start

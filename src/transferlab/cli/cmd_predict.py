@@ -64,7 +64,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument("--top", type=int, default=5, metavar="K", help="classes shown per image (default: 5)")
     parser.add_argument("--batch-size", type=int, default=32, metavar="B", help="images per forward pass")
-    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    _common.add_device_argument(parser)
     _common.add_json_flag(parser)
     return parser
 
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     if not paths:
         raise DataError(f"no images found in {', '.join(sources)}")
     probs, kept, skipped = predict_paths(predictor.model, paths, predictor.preprocessing, args.batch_size,
-                                         args.device, _common.progress_enabled(args))
+                                         args.device, _common.progress_enabled(args), args.engine)
     results = top_k_predictions(probs, kept, predictor.class_names, args.top)
     if not results:
         raise DataError(f"none of the {len(paths)} images found in {', '.join(sources)} could be read")

@@ -97,6 +97,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         unfreeze_from=args.unfreeze_from, lr_mult=args.lr_mult, bn_policy=args.bn_policy,
         normalisation=args.normalisation, augment=args.augment, val_fraction=args.val_fraction, seed=args.seed,
         device=args.device, workers=args.workers, precision=args.precision, compile=args.compile,
+        engine=args.engine,
         budget=_budget(args.budget),
     )
 

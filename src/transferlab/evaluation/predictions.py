@@ -15,6 +15,7 @@ from ..data.decode import decode_images
 from ..data.scan import Skipped
 from ..data.transforms import eval_transform
 from ..engine.device import autocast, pick_device, to_device
+from ..models.inference import frozen_forward
 from ..models.fold import fold_batch_norm, probe_input
 
 
@@ -31,16 +32,20 @@ def predict_paths(
     batch_size: int = 64,
     device: str = "auto",
     progress: bool = False,
+    engine: str = "auto",
 ) -> tuple[np.ndarray, tuple[str, ...], list[Skipped]]:
     """Softmax probabilities (N, K) for the readable images among `paths`, and what was skipped.
 
     Images are decoded `DECODE_CHUNK` at a time, so memory does not grow with `len(paths)`.
+    `engine` runs the forward pass ("auto", "torch", "openvino": `models.inference.frozen_forward`).
     """
     transform = eval_transform(preprocessing)
     target = pick_device(device)
     model.eval().to(target).to(memory_format=torch.channels_last)
     sample = probe_input(preprocessing.input_size, target)
     network = fold_batch_norm(model, lambda net: net(sample))  # the same outputs, faster
+    forward, used = frozen_forward(network, preprocessing.input_size, target, engine, images=len(paths))
+    in_torch = used == "torch"
     probs, kept, skipped = [], [], []
     bar = tqdm(total=len(paths), desc="predict", unit="img", disable=not progress)
     for start in range(0, len(paths), DECODE_CHUNK):
@@ -49,7 +54,8 @@ def predict_paths(
         for first in range(0, len(decoded.images), batch_size):
             batch = torch.stack([transform(img) for img in decoded.images[first : first + batch_size]])
             with autocast(target):
-                logits = network(to_device(batch, target)).float()
+                (logits,) = forward(to_device(batch, target) if in_torch else batch)
+            logits = logits.float()
             probs.append(logits.softmax(1).cpu().numpy())
         kept += decoded.paths
         skipped += bad

@@ -29,7 +29,9 @@ from ..engine.checkpoint import DIGEST_KEY, load_checked, save_checked
 from ..engine.device import pick_device
 from ..engine.distributed import World, current_world, gather, on_main, shard_batches
 from ..errors import DataError
+from ..models.fingerprint import parameter_fingerprint
 from ..paths import cache_dir
+from ..models.inference import planned_engine
 from .extract import COMPILE_MIN_IMAGES, current_extract_options, extract_features, inference_network
 
 log = logging.getLogger(__name__)
@@ -50,7 +52,8 @@ class FeatureSet:
 
 def feature_key(backbone: Backbone, layer: str | None, pre: Preprocessing, images: ImageSet,
                 view: tuple | None = None) -> str:
-    """sha256 of everything the features depend on."""
+    """sha256 of everything the features depend on (including the surrounding `extract_options`)."""
+    options = current_extract_options()
     files = []
     for path in images.paths:
         try:
@@ -69,18 +72,10 @@ def feature_key(backbone: Backbone, layer: str | None, pre: Preprocessing, image
         "files": files,
         "labels": list(images.labels),
         "view": view,
+        "computed": [options.precision, options.engine],  # what ran the network (features differ by ~1e-5)
         "version": 2,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
-
-
-def parameter_fingerprint(model: torch.nn.Module) -> str:
-    """sha256 over every parameter and buffer: random or fine-tuned weights never share entries."""
-    digest = hashlib.sha256()
-    for name, tensor in model.state_dict().items():
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
 
 
 def cached_features(
@@ -202,10 +197,10 @@ def _stream_features(backbone, images: ImageSet, layer, pre: Preprocessing, batc
     chunk = int(np.clip(CHUNK_BYTES // (3 * pre.resize_size**2), batch_size, 8192))
     target = pick_device(device)
     backbone.eval().to(target).to(memory_format=torch.channels_last)
-    backbone = inference_network(backbone, layer, pre.input_size, target)  # once, not per chunk
-    compiled = current_extract_options().compile  # decided on the whole extraction, not on one chunk
-    if compiled is None:
-        compiled = len(images) >= COMPILE_MIN_IMAGES
+    backbone = inference_network(backbone, (layer,), pre.input_size, target)  # once, not per chunk
+    options = current_extract_options()  # compilation and engine decided on the whole extraction
+    compiled = options.compile if options.compile is not None else len(images) >= COMPILE_MIN_IMAGES
+    engine = planned_engine(options.engine, len(images))
     features, kept, skipped = None, [], []  # features: (N, C), filled in place (no concatenated copy)
     bar = tqdm(total=len(images), desc="features", unit="img", disable=not progress)
 
@@ -215,7 +210,7 @@ def _stream_features(backbone, images: ImageSet, layer, pre: Preprocessing, batc
         if not decoded.images:
             return None, (), bad
         part = extract_features(backbone, decoded.images, layer, pre, batch_size, device, False, transform,
-                                compile=compiled)
+                                compile=compiled, engine=engine)
         return part, decoded.paths, bad
 
     for first in range(0, len(images), chunk):

@@ -33,6 +33,7 @@ from ..data.transforms import eval_batch
 from ..engine.device import pick_device, to_device
 from ..errors import unknown_name
 from ..models.fold import fold_batch_norm, probe_input
+from ..models.inference import PooledTaps, check_engine, frozen_forward
 
 log = logging.getLogger(__name__)
 
@@ -49,24 +50,30 @@ class ExtractOptions:
     Attributes:
         precision: "auto" (bf16 on CUDA, fp32 elsewhere), "fp32" or "bf16".
         compile: True/False, or None to compile only for at least `COMPILE_MIN_IMAGES` images.
+        engine: "auto", "torch" or "openvino" (see `models.inference`).
+
+    A field left None is taken from the surrounding `extract_options` (defaults: "auto", None, "auto").
     """
 
-    precision: str = "auto"
+    precision: str | None = None
     compile: bool | None = None
+    engine: str | None = None
 
 
-_OPTIONS: ContextVar[ExtractOptions] = ContextVar("transferlab_extract_options", default=ExtractOptions())
+_OPTIONS: ContextVar[ExtractOptions] = ContextVar("transferlab_extract_options",
+                                                  default=ExtractOptions("auto", None, "auto"))
 
 
 @contextlib.contextmanager
-def extract_options(precision: str = "auto", compile: bool | None = None) -> Iterator[ExtractOptions]:
-    """Set precision and compilation for every extraction inside the block (e.g. a whole run).
+def extract_options(precision: str = "auto", compile: bool | None = None,
+                    engine: str = "auto") -> Iterator[ExtractOptions]:
+    """Set precision, compilation and engine for every extraction inside the block (e.g. a whole run).
 
     Used by strategies so that options reach extractions made deep inside the feature cache.
     """
     if precision not in PRECISIONS:
         raise unknown_name("precision", precision, PRECISIONS)
-    token = _OPTIONS.set(ExtractOptions(precision, compile))
+    token = _OPTIONS.set(ExtractOptions(precision, compile, check_engine(engine)))
     try:
         yield _OPTIONS.get()
     finally:
@@ -115,6 +122,7 @@ def extract_features(
     precision: str | None = None,
     compile: bool | None = None,
     fold: bool = True,
+    engine: str | None = None,
 ) -> np.ndarray:
     """Pooled features (N, C) float32 for decoded uint8 images (3, H, W).
 
@@ -134,18 +142,38 @@ def extract_features(
             `extract_options`, else only for at least `COMPILE_MIN_IMAGES` images.
         fold: run a BatchNorm-folded copy (`inference_network`); False when the caller
             hooks modules of `backbone` itself, which the copy would not run.
+        engine: "auto", "torch" or "openvino" (`models.inference.frozen_forward`); None: the
+            surrounding `extract_options`. OpenVINO does not run with `compile`.
+    """
+    return extract_layer_features(backbone, images, (layer,), preprocessing, batch_size, device, progress,
+                                  transform, ExtractOptions(precision, compile, engine), fold)[0]
+
+
+@torch.no_grad()
+def extract_layer_features(backbone: Backbone, images: Sequence[torch.Tensor], layers: Sequence[str | None],
+                           preprocessing: Preprocessing | None = None, batch_size: int = 64, device: str = "auto",
+                           progress: bool = False, transform: Callable | None = None,
+                           options: ExtractOptions | None = None, fold: bool = True) -> list[np.ndarray]:
+    """Pooled features (N, C) float32 at each of `layers`, all from one pass (see `extract_features`).
+
+    `options` fields left None (precision, compile, engine) come from the surrounding
+    `extract_options`.
     """
     pre = preprocessing or backbone.preprocessing
-    options = _OPTIONS.get()
+    options = _resolved(options)
     target = pick_device(device)
-    dtype = compute_dtype(precision or options.precision, target)
+    dtype = compute_dtype(options.precision, target)
     backbone.eval().to(target).to(memory_format=torch.channels_last)
     if fold:
-        backbone = inference_network(backbone, layer, pre.input_size, target)
-    compiled = compile if compile is not None else options.compile
-    if compiled is None:
-        compiled = len(images) >= COMPILE_MIN_IMAGES
-    forward = _network(backbone, layer, bool(compiled) and layer is None)
+        backbone = inference_network(backbone, layers, pre.input_size, target)
+    compiled = options.compile if options.compile is not None else len(images) >= COMPILE_MIN_IMAGES
+    compiled = bool(compiled) and tuple(layers) == (None,)  # taps on inner layers use hooks, which break graphs
+    if compiled:
+        forward, engine = _compiled(backbone), "torch.compile"
+    else:
+        precision = "bf16" if dtype == torch.bfloat16 else "fp32"
+        forward, engine = frozen_forward(PooledTaps(backbone, layers), pre.input_size, target, options.engine,
+                                         precision, len(images))
 
     def prepare(first: int) -> torch.Tensor:
         chunk = images[first : first + batch_size]
@@ -159,35 +187,45 @@ def extract_features(
     # Beside a GPU the next batch is prepared while the current one runs; on a CPU that thread
     # would compete with the network's own threads for the same cores (measured: 62 vs 82 img/s).
     batches = _prefetched(prepare, starts) if target.type == "cuda" else (prepare(s) for s in starts)
+    in_torch = not engine.startswith("openvino")
     for batch in batches:
         count = len(batch)
         batch = _pad(batch, batch_size) if compiled else batch  # one shape: no recompilation
-        with torch.autocast(target.type, dtype=dtype, enabled=dtype != torch.float32):
-            feats = forward(to_device(batch, target))
-        chunks.append(feats[:count].float().cpu().numpy())
+        with torch.autocast(target.type, dtype=dtype, enabled=in_torch and dtype != torch.float32):
+            feats = forward(to_device(batch, target) if in_torch else batch)
+        chunks.append([f[:count].float().cpu().numpy() for f in feats])
         bar.update(count)
     bar.close()
     elapsed = time.perf_counter() - start
-    log.info("extracted %d feature vectors in %.1fs (%.0f img/s, %s%s)", len(images), elapsed,
-             len(images) / max(elapsed, 1e-9), str(dtype).removeprefix("torch."), ", compiled" if compiled else "")
+    log.info("extracted %d feature vectors in %.1fs (%.0f img/s, %s, %s)", len(images), elapsed,
+             len(images) / max(elapsed, 1e-9), engine, str(dtype).removeprefix("torch."))
     if not chunks:
-        return np.zeros((0, 0), dtype=np.float32)
-    return np.concatenate(chunks).astype(np.float32, copy=False)
+        return [np.zeros((0, 0), dtype=np.float32) for _ in layers]
+    return [np.concatenate([c[i] for c in chunks]).astype(np.float32, copy=False) for i in range(len(layers))]
 
 
-def inference_network(backbone: Backbone, layer: str | None, side: int, device: torch.device) -> Backbone:
-    """`backbone` with its BatchNorms folded into the convolutions (the same features, faster),
-    or `backbone` itself where that changes anything (see `models.fold`). Leaves `backbone` as is."""
+def _resolved(options: ExtractOptions | None) -> ExtractOptions:
+    """`options` with its None fields taken from the surrounding `extract_options`."""
+    context = _OPTIONS.get()
+    if options is None:
+        return context
+    return ExtractOptions(options.precision or context.precision,
+                          options.compile if options.compile is not None else context.compile,
+                          check_engine(options.engine or context.engine))
+
+
+def inference_network(backbone: Backbone, layers: Sequence[str | None], side: int, device: torch.device) -> Backbone:
+    """`backbone` with its BatchNorms folded into the convolutions (the same features at every one
+    of `layers`, faster), or `backbone` itself where that changes any (see `models.fold`).
+    Leaves `backbone` as is."""
     sample = probe_input(side, device)
-    return fold_batch_norm(backbone, lambda net: net.features(sample, layer, pooled=True))
+    return fold_batch_norm(backbone, lambda net: torch.cat(PooledTaps(net, layers)(sample), dim=1))
 
 
-def _network(backbone: Backbone, layer: str | None, compiled: bool) -> Callable[[torch.Tensor], torch.Tensor]:
-    if not compiled:
-        return lambda x: backbone.features(x, layer, pooled=True)
+def _compiled(backbone: Backbone) -> Callable[[torch.Tensor], tuple[torch.Tensor]]:
     log.info("compiling %s with torch.compile (takes a while once; --no-compile to skip)", backbone.name)
-    # Only the end of the conv base is compiled: taps on inner layers use hooks, which break graphs.
-    return torch.compile(lambda x: backbone.forward_features(x).mean(dim=(2, 3)), dynamic=False)
+    network = torch.compile(lambda x: backbone.forward_features(x).mean(dim=(2, 3)), dynamic=False)
+    return lambda x: (network(x),)
 
 
 def _prefetched(prepare: Callable[[int], torch.Tensor], starts: range) -> Iterator[torch.Tensor]:

@@ -27,7 +27,6 @@ from ..advise.sweep import cv_folds
 from ..config import TrainConfig
 from ..engine.distributed import current_world, on_main
 from ..evaluation.predictions import predict_paths
-from ..features.extract import extract_options
 from ..viz.render.advise import plot_depth_sweep
 from .common import RunContext, StrategyOutcome
 from .finetune import run_finetune
@@ -42,11 +41,10 @@ TRIAL_MARGIN, TRIAL_MIN_IMAGES = 0.01, 2
 
 def run_auto(ctx: RunContext) -> StrategyOutcome:
     config = ctx.config
-    with extract_options(config.precision, config.compile):  # measured by rank 0 alone, one decision for all
-        options = AdviseOptions(config.budget, config.seed, config.val_fraction, config.device, ctx.progress,
-                                config.views, ctx.now)
-        advice = on_main(lambda: advise(config.data, config.backbone, config.weights, config.input_size, options,
-                                        splits=ctx.splits))
+    options = AdviseOptions(config.budget, config.seed, config.val_fraction, config.device, ctx.progress,
+                            config.views, ctx.now)
+    advice = on_main(lambda: advise(config.data, config.backbone, config.weights, config.input_size, options,
+                                    splits=ctx.splits))  # measured by rank 0 alone, one decision for all
     chosen = config.replace(**advice.config_changes(), budget=None)
     trial = _maybe_trial(ctx, advice, config) if advice.trial is not None else None
     if trial is not None and trial["kept"]:
@@ -82,7 +80,8 @@ def _maybe_trial(ctx: RunContext, advice: Advice, config: TrainConfig) -> dict:
     trial_ctx = dataclasses.replace(ctx, config=trial_config, out=out, splits=splits, resume=False, notes=[])
     with threadpool_limits(1, user_api="blas"):
         outcome = run_finetune(trial_ctx)
-    accuracy, scored = on_main(lambda: _held_out_accuracy(outcome.classifier, splits.val, config.device))
+    accuracy, scored = on_main(lambda: _held_out_accuracy(outcome.classifier, splits.val, config.device,
+                                                                   config.engine))
     baseline = frozen.fold_scores[0]
     margin = max(TRIAL_MARGIN, TRIAL_MIN_IMAGES / max(1, scored))
     kept = accuracy >= baseline + margin
@@ -97,9 +96,10 @@ def _maybe_trial(ctx: RunContext, advice: Advice, config: TrainConfig) -> dict:
             "seconds": round(time.perf_counter() - start, 1), "sentence": sentence}
 
 
-def _held_out_accuracy(classifier, images, device: str) -> tuple[float, int]:
+def _held_out_accuracy(classifier, images, device: str, engine: str) -> tuple[float, int]:
     """Accuracy of `classifier` on `images`, and how many could be scored."""
-    probs, paths, _ = predict_paths(classifier, images.paths, classifier.preprocessing, device=device)
+    probs, paths, _ = predict_paths(classifier, images.paths, classifier.preprocessing, device=device,
+                                    engine=engine)
     label_of = dict(zip(images.paths, images.labels))
     return float(np.mean(np.argmax(probs, 1) == np.array([label_of[p] for p in paths]))), len(paths)
 

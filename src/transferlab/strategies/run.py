@@ -22,6 +22,7 @@ from ..errors import TransferlabError
 from ..evaluation import evaluate_predictions, top_losses
 from ..evaluation.predictions import predict_paths
 from ..features import cached_features
+from ..features.extract import extract_options
 from ..paths import atomic_write_text
 from ..viz.render import plot_confusion, plot_curves
 from .artifacts import describe, save_model
@@ -71,7 +72,8 @@ def train(config: TrainConfig, out: str | Path | None = None, progress: bool = F
         ctx = RunContext(config, out, splits, rank_device(pick_device(config.device)), progress and world.is_main,
                          resume, now=now)
         try:
-            outcome = STRATEGY_RUNNERS[config.strategy](ctx)
+            with extract_options(config.precision, config.compile, config.engine):  # every extraction of the run
+                outcome = STRATEGY_RUNNERS[config.strategy](ctx)
         except TransferlabError:
             if world.is_main:
                 _forget_failed_start(out, fresh)
@@ -159,6 +161,7 @@ def _finish(ctx: RunContext, outcome: StrategyOutcome, train_seconds: float) -> 
         **{name: {**e["result"].to_dict(), "top_losses": e["top_losses"]} for name, e in evaluations.items()},
         "seconds": {"train": round(train_seconds, 2), "evaluate": round(time.perf_counter() - eval_start, 2)},
         "device": str(ctx.device),
+        "inference": {"engine": ctx.config.engine, "precision": ctx.config.precision},  # as asked; the log says what ran
         "environment": {"torch": torch.__version__, "python": platform.python_version()},
     }
 
@@ -174,7 +177,7 @@ def _evaluate(ctx: RunContext, classifier, images) -> dict:
         labels, paths = feats.labels, feats.paths
     else:
         probs, paths, _ = predict_paths(classifier, images.paths, classifier.preprocessing, device=ctx.config.device,
-                                        progress=ctx.progress)
+                                        progress=ctx.progress, engine=ctx.config.engine)
         label_of = dict(zip(images.paths, images.labels))
         labels = np.array([label_of[p] for p in paths])
     result = evaluate_predictions(labels, probs, list(ctx.splits.classes), list(paths))
