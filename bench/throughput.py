@@ -262,7 +262,7 @@ def agreement(a: Path | None, b: Path | None) -> str:
 
 
 def markdown(results: list[dict], args: argparse.Namespace) -> str:
-    lines = [SECTION, "", f"efficientnet_lite0, 224 px, batch {BATCH}, {args.threads} threads, "
+    lines = [args.section, "", f"efficientnet_lite0, 224 px, batch {BATCH}, {args.threads} threads, "
              f"{next((r['images'] for r in results if r['task'] == 'extract'), 0)} images of "
              f"`{Path(args.data).name}/train`; every row a fresh process.", ""]
     for task, title in (("forward", "Forward pass only, batch 32 (median of the timed passes)"),
@@ -323,8 +323,8 @@ def _sample_photo(scratch: Path) -> Path:
 
 
 def _shared_flags(args: argparse.Namespace) -> list[str]:
-    flags = [f"--data={args.data}", f"--threads={args.threads}", f"--workers={args.workers}",
-             f"--repeats={args.repeats}"]
+    flags = [f"--data={args.data}", f"--tasks={args.tasks}", f"--threads={args.threads}",
+             f"--workers={args.workers}", f"--repeats={args.repeats}"]
     return flags + ([f"--limit={args.limit}"] if args.limit else [])
 
 
@@ -366,6 +366,7 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="add a torch.compile row (extraction)")
     parser.add_argument("--bf16", action="store_true", help="add a bf16 row (extraction; slow on most CPUs)")
     parser.add_argument("--no-write", action="store_true", help="print the table, leave BENCHMARKS.md")
+    parser.add_argument("--section", default=SECTION, help="the BENCHMARKS.md section to write")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--features-out", help=argparse.SUPPRESS)
     parser.add_argument("--precision", default="auto", help=argparse.SUPPRESS)
@@ -390,7 +391,7 @@ def main() -> None:
         text = markdown(results, args)
     print(text)
     if not args.no_write:
-        write_section(text)
+        write_section(text, args.section)
 
 
 if __name__ == "__main__":
