@@ -55,6 +55,9 @@ class TrainConfig:
     unfreeze_from: str | None = None
     lr_mult: float = 0.5
     bn_policy: str = "frozen"
+    # run the frozen prefix once per image and view when only the top is unfrozen
+    # (strategies.finetune_prefix); False: the whole network every epoch
+    frozen_prefix: bool = True
     # data
     normalisation: str = "backbone"
     augment: str | None = None  # preset, YAML file or inline list (data.augment); None: strategy's

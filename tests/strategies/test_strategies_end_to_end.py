@@ -105,3 +105,19 @@ def test_load_model_of_an_unfinished_run_is_one_clear_error(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(TransferlabError, match="not a finished run"):
         load_model(tmp_path / "empty")
+
+
+@pytest.mark.parametrize("frozen_prefix", [True, False])
+def test_finetune_of_the_top_runs_on_the_prefix_maps_or_end_to_end_as_asked(split_folder, tmp_path, frozen_prefix):
+    result = train(_config(split_folder, "finetune", unfreeze=1, frozen_prefix=frozen_prefix), tmp_path / "run")
+    recorded = result.summary["details"]["frozen_prefix"]
+    assert (recorded is not None) == frozen_prefix
+    if frozen_prefix:
+        assert recorded["views"] == 2 and 0 < recorded["flops_share"] < 1
+    assert result.val_accuracy > 0.5  # three colours: both paths learn them
+    _assert_load_model_reproduces(result.out, json.loads((result.out / "summary.json").read_text()))
+
+
+def test_finetune_of_everything_keeps_the_end_to_end_path(split_folder, tmp_path):
+    result = train(_config(split_folder, "finetune", unfreeze=-1), tmp_path / "run")
+    assert result.summary["details"]["frozen_prefix"] is None

@@ -15,6 +15,7 @@ from ..models.classifier import Classifier
 from ..models.freezing import freeze_except, trainable_groups
 from .common import RunContext, StrategyOutcome, make_backbone, resolve_preprocessing
 from .endtoend import decode_split, train_on_images
+from .finetune_prefix import PREFIX_VIEWS, prefix_split, train_on_prefix
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +38,18 @@ def run_finetune(ctx: RunContext) -> StrategyOutcome:
                              "lr": lr * config.lr_mult ** depth, "name": group.name})
     log.info("fine-tuning %s with rates %s", [g["name"] for g in param_groups],
              [f"{g['lr']:.2g}" for g in param_groups])
-    history = train_on_images(ctx, classifier, param_groups, train, val, config.epochs or 5, "finetune",
-                              config.augment or "light", config.bn_policy, earlier_rows=[head_row])
+    epochs, augment = config.epochs or 5, config.augment or "light"
+    split = prefix_split(ctx, classifier, len(train[1]))
+    if split is None:
+        history = train_on_images(ctx, classifier, param_groups, train, val, epochs, "finetune", augment,
+                                  config.bn_policy, earlier_rows=[head_row])
+    else:
+        history = train_on_prefix(ctx, classifier, split, param_groups, train, val, epochs, augment, [head_row])
     trainable = sum(p.numel() for p in classifier.parameters() if p.requires_grad)
     details = {"unfrozen_groups": [g.name for g in groups], "trainable_params": trainable,
-               "phase1_val_acc": head_row["val_acc"], "group_lrs": {g["name"]: g["lr"] for g in param_groups}}
+               "phase1_val_acc": head_row["val_acc"], "group_lrs": {g["name"]: g["lr"] for g in param_groups},
+               "frozen_prefix": None if split is None else {"up_to": split.boundary, "views": min(epochs, PREFIX_VIEWS),
+                                                            "flops_share": round(split.prefix_share, 3)}}
     return StrategyOutcome(classifier, [head_row] + history, details)
 
 
