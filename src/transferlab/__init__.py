@@ -5,7 +5,7 @@ from .errors import BadImageError, DataError, TransferlabError, UnknownNameError
 
 __version__ = "0.1.0"
 
-_VERBS = ("train", "evaluate", "predict", "extract", "export")
+_VERBS = ("train", "evaluate", "predict", "extract", "export", "load", "Model")
 
 
 def __getattr__(name: str):
@@ -30,6 +30,8 @@ __all__ = [
     "export",
     "extract",
     "list_backbones",
+    "load",
+    "Model",
     "predict",
     "train",
 ]
