@@ -107,3 +107,15 @@ def test_explain_returns_one_map_per_image_in_the_unit_range(split_folder, tmp_p
     run = tl.train(split_folder, strategy="linear", out=tmp_path / "lin", **TINY)
     maps = tl.load(run.out, device="cpu").explain(_red_images(split_folder))
     assert maps.shape == (2, 32, 32) and maps.min() >= 0 and maps.max() <= 1
+
+
+def test_flip_tta_averages_the_image_and_its_mirror(run, split_folder):
+    from PIL import Image
+
+    path = _red_images(split_folder, 1)[0]
+    image = Image.open(path).convert("RGB")
+    plain, with_tta = tl.load(run.out, device="cpu"), tl.load(run.out, device="cpu", tta="flip")
+    mirrored = image.transpose(Image.FLIP_LEFT_RIGHT)
+    expected = (plain.predict_proba(image) + plain.predict_proba(mirrored)) / 2
+    np.testing.assert_allclose(with_tta.predict_proba(path), expected, atol=1e-5)
+    assert tl.evaluate(run.out, split_folder / "val", tta="crops").metrics.num_samples == 12

@@ -70,12 +70,13 @@ class Model:
 
     Inputs (`x`) may be a path, a folder, a PIL image, a numpy array (H, W[, C], uint8 or float
     0-1), a torch tensor ([C,] H, W), or a list of them; each is prepared exactly as the run's
-    images were. Unreadable files are logged and left out.
+    images were. Unreadable files are logged and left out. `tta` ("none", "flip", "crops")
+    averages every prediction over test-time views.
     """
 
-    def __init__(self, run_dir: PathLike, device: str = "auto", engine: str = "auto"):
+    def __init__(self, run_dir: PathLike, device: str = "auto", engine: str = "auto", tta: str = "none"):
         self.run_dir = Path(run_dir)
-        self.device, self.engine = device, engine
+        self.device, self.engine, self.tta = device, engine, tta
         self._loaded = load_model(run_dir)
 
     @property
@@ -113,7 +114,8 @@ class Model:
 
         images = labelled_images(data, self.classes)
         probs, paths, skipped = predict_paths(self.classifier, images.paths, self._loaded.preprocessing,
-                                              device=self.device, progress=progress, engine=self.engine)
+                                              device=self.device, progress=progress, engine=self.engine,
+                                              tta=self.tta)
         if not len(paths):
             raise DataError(f"{data}: no readable images to evaluate")
         label_of = dict(zip(images.paths, images.labels))
@@ -135,10 +137,12 @@ class Model:
         pre = self._loaded.preprocessing
         if all(isinstance(item, (str, os.PathLike)) for item in items):
             paths = expand_image_sources([str(item) for item in items])
-            probs, names, _ = predict_paths(self.classifier, paths, pre, device=self.device, engine=self.engine)
+            probs, names, _ = predict_paths(self.classifier, paths, pre, device=self.device, engine=self.engine,
+                                            tta=self.tta)
             return probs, names
         inputs = self._inputs(items)
-        probs = predict_images(self.classifier, inputs.images, pre, device=self.device, engine=self.engine)
+        probs = predict_images(self.classifier, inputs.images, pre, device=self.device, engine=self.engine,
+                               tta=self.tta)
         return probs, inputs.names
 
     def _batch(self, inputs: Inputs) -> torch.Tensor:
@@ -146,20 +150,20 @@ class Model:
         return torch.stack([transform(image) for image in inputs.images])
 
 
-def load(run_dir: PathLike, device: str = "auto", engine: str = "auto") -> Model:
+def load(run_dir: PathLike, device: str = "auto", engine: str = "auto", tta: str = "none") -> Model:
     """The model trained in `run_dir`, ready to predict on files, folders, PIL images, arrays or tensors."""
-    return Model(run_dir, device, engine)
+    return Model(run_dir, device, engine, tta)
 
 
 def evaluate(run_dir: PathLike, data: PathLike, device: str = "auto", progress: bool = False,
-             engine: str = "auto") -> Evaluation:
+             engine: str = "auto", tta: str = "none") -> Evaluation:
     """Accuracy, loss, per-class scores and confusion of `run_dir`'s model on a labelled folder or CSV."""
-    return load(run_dir, device, engine).evaluate(data, progress)
+    return load(run_dir, device, engine, tta).evaluate(data, progress)
 
 
-def predict(run_dir: PathLike, images, top: int = 1, device: str = "auto") -> Predictions:
+def predict(run_dir: PathLike, images, top: int = 1, device: str = "auto", tta: str = "none") -> Predictions:
     """The `top` classes of each readable image (files, folders, PIL images, arrays, tensors)."""
-    return load(run_dir, device).predict(images, top)
+    return load(run_dir, device, tta=tta).predict(images, top)
 
 
 def extract(data: PathLike, out: PathLike, backbone: str = "efficientnet_lite0", weights: str = "imagenet",

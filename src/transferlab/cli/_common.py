@@ -9,6 +9,7 @@ import sys
 import textwrap
 from collections.abc import Callable, Iterable, Sequence
 
+from ..data.transforms import TTA_MODES
 from ..errors import TransferlabError
 
 PROG = "transferlab"
@@ -77,6 +78,12 @@ def add_device_argument(parser) -> None:
     parser.add_argument("--engine", default="auto", choices=("auto", "torch", "openvino"),
                         help="frozen forward passes: OpenVINO on the CPU where it reproduces torch (auto: for "
                              "large extractions or a network exported before), else torch")
+
+
+def add_tta_argument(parser: argparse.ArgumentParser) -> None:
+    """`--tta`: average the probabilities over test-time views of every image."""
+    parser.add_argument("--tta", default="none", choices=TTA_MODES,
+                        help="test-time augmentation: none, flip (2 views) or crops (flip + 4 corner crops: 6 views)")
 
 
 def add_json_flag(parser: argparse.ArgumentParser) -> None:

@@ -65,6 +65,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--top", type=int, default=5, metavar="K", help="classes shown per image (default: 5)")
     parser.add_argument("--batch-size", type=int, default=32, metavar="B", help="images per forward pass")
     _common.add_device_argument(parser)
+    _common.add_tta_argument(parser)
     _common.add_json_flag(parser)
     return parser
 
@@ -77,13 +78,13 @@ def run(args: argparse.Namespace) -> int:
     if not paths:
         raise DataError(f"no images found in {', '.join(sources)}")
     probs, kept, skipped = predict_paths(predictor.model, paths, predictor.preprocessing, args.batch_size,
-                                         args.device, _common.progress_enabled(args), args.engine)
+                                         args.device, _common.progress_enabled(args), args.engine, args.tta)
     results = top_k_predictions(probs, kept, predictor.class_names, args.top)
     if not results:
         raise DataError(f"none of the {len(paths)} images found in {', '.join(sources)} could be read")
     if args.json:
         skipped_rows = [{"image": item.path, "reason": item.reason} for item in skipped]
-        _common.print_json({"results": results, "skipped": skipped_rows})
+        _common.print_json({"results": results, "skipped": skipped_rows, "tta": args.tta})
     else:
         print(_format_results(results))
     return _common.EXIT_PARTIAL if skipped else _common.EXIT_OK
