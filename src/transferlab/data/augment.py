@@ -16,6 +16,7 @@ import json
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -182,26 +183,19 @@ def _affine(pre: Preprocessing, degrees: float, translate: float, zoom: float, s
                            shear=(-shear, shear) if shear else None, interpolation=_BILINEAR)
 
 
-@register_op("brightness", "multiply brightness by a factor in [1 - amount, 1 + amount]",
-             amount=Param(0.0, 1.0, 0.2))
-def _brightness(pre: Preprocessing, amount: float) -> v2.Transform:
-    return v2.ColorJitter(brightness=amount)
+def _jitter_one(pre: Preprocessing, amount: float, channel: str) -> v2.Transform:
+    return v2.ColorJitter(**{channel: amount})
 
 
-@register_op("contrast", "scale contrast by a factor in [1 - amount, 1 + amount]", amount=Param(0.0, 1.0, 0.2))
-def _contrast(pre: Preprocessing, amount: float) -> v2.Transform:
-    return v2.ColorJitter(contrast=amount)
-
-
-@register_op("saturation", "scale saturation by a factor in [1 - amount, 1 + amount]",
-             amount=Param(0.0, 1.0, 0.2))
-def _saturation(pre: Preprocessing, amount: float) -> v2.Transform:
-    return v2.ColorJitter(saturation=amount)
-
-
-@register_op("hue", "shift hue by up to `amount` of the colour circle", amount=Param(0.0, 0.5, 0.05))
-def _hue(pre: Preprocessing, amount: float) -> v2.Transform:
-    return v2.ColorJitter(hue=amount)
+# One colour property jittered alone: (op and ColorJitter argument, summary, largest amount, default).
+_JITTER_OPS = (
+    ("brightness", "multiply brightness by a factor in [1 - amount, 1 + amount]", 1.0, 0.2),
+    ("contrast", "scale contrast by a factor in [1 - amount, 1 + amount]", 1.0, 0.2),
+    ("saturation", "scale saturation by a factor in [1 - amount, 1 + amount]", 1.0, 0.2),
+    ("hue", "shift hue by up to `amount` of the colour circle", 0.5, 0.05),
+)
+for _channel, _summary, _high, _default in _JITTER_OPS:
+    register_op(_channel, _summary, amount=Param(0.0, _high, _default))(partial(_jitter_one, channel=_channel))
 
 
 @register_op("color_jitter", "brightness, contrast, saturation and hue in one step, in random order",
