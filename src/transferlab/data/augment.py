@@ -27,6 +27,7 @@ from ..backbones.preprocessing import Preprocessing
 from ..errors import TransferlabError, UnknownNameError, unknown_name
 from .transforms import eval_transform, interpolation_mode, to_model_input
 
+
 class AugmentSpecError(TransferlabError):
     """An augmentation spec with an unknown operation, parameter or an out-of-range value."""
 
@@ -211,6 +212,19 @@ def _grayscale(pre: Preprocessing, p: float) -> v2.Transform:
     return v2.RandomGrayscale(p)
 
 
+@register_op("trivial_augment", "TrivialAugmentWide: one random photometric or geometric change per image, "
+             "at a random strength (nothing to tune)")
+def _trivial_augment(pre: Preprocessing) -> v2.Transform:
+    return v2.TrivialAugmentWide(interpolation=interpolation_mode(pre.interpolation))
+
+
+@register_op("randaugment", "RandAugment: `ops` random changes per image, each at strength `magnitude` of 30",
+             ops=Param(1, 5, 2), magnitude=Param(0, 30, 9))
+def _randaugment(pre: Preprocessing, ops: float, magnitude: float) -> v2.Transform:
+    return v2.RandAugment(num_ops=round(ops), magnitude=round(magnitude),
+                          interpolation=interpolation_mode(pre.interpolation))
+
+
 # --- presets and specs -------------------------------------------------------------------------
 PRESET_SPECS: dict[str, list] = {
     "none": [],
@@ -220,6 +234,7 @@ PRESET_SPECS: dict[str, list] = {
     "heavy": [{"op": "crop", "scale": [0.2, 1.0]}, "hflip",
               {"op": "affine", "degrees": 20, "translate": 0.15, "shear": 10},
               {"op": "color_jitter", "brightness": 0.4, "contrast": 0.4, "saturation": 0.4, "hue": 0.05}],
+    "trivial": [{"op": "crop", "scale": [0.3, 1.0]}, "hflip", "trivial_augment"],  # timm/torchvision recipes
 }
 PRESETS = tuple(PRESET_SPECS)
 
