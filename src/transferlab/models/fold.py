@@ -6,8 +6,8 @@ activations fewer per layer (efficientnet_lite0: 49 of them, about 1.15x faster 
 cores; BENCHMARKS.md, "Throughput"). The pairs are found by running the network once with
 hooks (a BatchNorm whose input is exactly a convolution's output), and the copy is used only
 if it reproduces the original's outputs on a random batch; otherwise the original is returned.
-A network that carries hooks is not folded: its deep copy would run copies of them, whose
-closures still point at the original's callers, on modules that no longer match theirs.
+A network that carries hooks is not folded: its deep copy would run copies of them (still
+writing to their callers' state) on folded modules, and stripping them would silently stop them.
 """
 
 from __future__ import annotations
