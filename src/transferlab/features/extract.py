@@ -141,7 +141,7 @@ def extract_features(
         compile: compile the network with `torch.compile`; None: the surrounding
             `extract_options`, else only for at least `COMPILE_MIN_IMAGES` images.
         fold: run a BatchNorm-folded copy (`inference_network`); False when the caller
-            hooks modules of `backbone` itself, which the copy would not run.
+            already folded it (a backbone that carries hooks is never folded, so they run).
         engine: "auto", "torch" or "openvino" (`models.inference.frozen_forward`); None: the
             surrounding `extract_options`. OpenVINO does not run with `compile`.
     """
