@@ -4,7 +4,8 @@ from .backbone import Backbone
 from .classes import imagenet_class_names
 from .factory import create_backbone
 from .preprocessing import Preprocessing
-from .registry import BackboneSpec, get_backbone_spec, list_backbones, register_backbone
+from .registry import get_backbone_spec, list_backbones, register_backbone
+from .spec import BackboneSpec
 from .taps import capture, forward_until, resolve_layer
 from .weights import offline_weights_available, read_state_dict
 

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from .preprocessing import Preprocessing
-from .registry import BackboneSpec
+from .spec import BackboneSpec
 from .taps import forward_until, resolve_layer
 
 
