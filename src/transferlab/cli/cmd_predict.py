@@ -93,7 +93,7 @@ def _load_predictor(sources: list[str], backbone: str, weights: str) -> tuple[Pr
     """A run directory given first, else the ImageNet backbone; returns the remaining sources."""
     first = Path(sources[0])
     if first.is_dir() and (first / "model.json").is_file():
-        from ..strategies import load_model
+        from ..models.artifacts import load_model
 
         if len(sources) == 1:
             raise DataError(f"{first} is a run directory: give the images to classify after it")

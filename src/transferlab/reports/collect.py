@@ -79,7 +79,7 @@ class RunData:
         """(classifier, preprocessing) of the run: the one passed in, else loaded from disk."""
         if self.classifier is not None:
             return self.classifier, self.classifier.preprocessing
-        from ..strategies.artifacts import load_model  # heavy; only sections that need it pay
+        from ..models.artifacts import load_model  # heavy; only sections that need it pay
 
         loaded = load_model(self.run_dir)
         return loaded.classifier, loaded.preprocessing

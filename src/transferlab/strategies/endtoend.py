@@ -11,7 +11,7 @@ from ..data.augment import AugmentSpec, resolve_augment, train_transform
 from ..data.decode import DecodedImages, decode_images
 from ..data.scan import ImageSet
 from ..data.transforms import eval_transform
-from ..engine.checkpoint import load_weights
+from ..models.storage import load_weights
 from ..engine.distributed import barrier, current_world
 from ..engine.schedule import lr_multiplier
 from ..engine.trainer import Trainer

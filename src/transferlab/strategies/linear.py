@@ -8,7 +8,7 @@ import time
 import numpy as np
 import torch
 
-from ..engine.checkpoint import load_weights
+from ..models.storage import load_weights
 from ..engine.distributed import barrier
 from ..engine.schedule import lr_multiplier
 from ..engine.trainer import Trainer

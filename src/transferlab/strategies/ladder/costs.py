@@ -25,7 +25,7 @@ from ...data.augment import train_transform
 from ...data.decode import decode_images
 from ...engine.device import autocast, pick_device
 from ...models.freezing import apply_bn_policy, freeze_except, trainable_groups
-from ..scratch import build_scratch_classifier
+from ...models.lookup import build_scratch_classifier
 
 log = logging.getLogger(__name__)
 
