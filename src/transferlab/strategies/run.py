@@ -61,7 +61,7 @@ def train(config: TrainConfig, out: str | Path | None = None, progress: bool = F
         resume: continue the run in `out` from its last completed epoch.
         now: the time source `auto`'s budget is spent against (tests fix it).
         on_saved: called with the run directory and the trained classifier once the model and
-            summary.json are written, by the first process alone (`api.train` writes the report).
+            summary.json are written, by the first process alone (`api.train_config` writes the report).
     """
     started = time.perf_counter()
     out = Path(out) if out else RunDir.default(config.data, config.strategy).root
