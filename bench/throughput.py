@@ -192,7 +192,7 @@ def tl_finetune(paths: list[str], labels: list[int], args) -> dict:
     from transferlab.engine.trainer import Trainer
     from transferlab.models.classifier import Classifier
     from transferlab.models.heads import Head
-    from transferlab.strategies.common import image_batches
+    from transferlab.engine.batches import image_batches
 
     backbone = create_backbone(BACKBONE, "imagenet", include_top=False)
     classifier = Classifier(backbone, Head(backbone.feature_dim, 2)).to(memory_format=torch.channels_last)

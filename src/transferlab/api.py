@@ -26,8 +26,10 @@ from .data.scan import Skipped, expand_image_sources
 from .data.transforms import eval_transform
 from .evaluation import EvaluationResult, evaluate_predictions
 from .evaluation.predictions import predict_images, predict_paths, top_k_predictions
-from .strategies import TrainResult, load_model
-from .strategies import train as train_config
+from .models.artifacts import load_model
+from .reports import write_report_safely
+from .strategies import TrainResult
+from .strategies import train as train_run
 
 PathLike = str | os.PathLike
 
@@ -49,6 +51,15 @@ def train(data: PathLike, strategy: str = "linear", out: PathLike | None = None,
     """Train on `data` with `strategy`; `options` are `TrainConfig` fields (epochs=4, backbone=...)."""
     config = TrainConfig(data=str(data), strategy=strategy, **options)
     return train_config(config, out, progress=progress, resume=resume)
+
+
+def train_config(config: TrainConfig, out: PathLike | None = None, *, progress: bool = False,
+                 resume: bool = False) -> TrainResult:
+    """Train as `config` says into `out` (default `runs/<data>-<strategy>`), then write the run's report.
+
+    A report that fails is logged, never raised: the run is saved and `transferlab report` rebuilds it.
+    """
+    return train_run(config, out, progress=progress, resume=resume, on_saved=write_report_safely)
 
 
 class Predictions(list):

@@ -25,9 +25,9 @@ from safetensors.torch import load_file, save_file
 
 from transferlab.backbones import create_backbone
 from transferlab.data.scan import scan_class_folders
+from transferlab.engine.batches import GlobalBatches
 from transferlab.engine.distributed import World, shard_batches
 from transferlab.features import cached_features
-from transferlab.strategies.common import GlobalBatches
 
 HERE = Path(__file__).resolve().parent
 TIMEOUT = 300  # seconds for one launch: three interpreters importing torch on 2 cores

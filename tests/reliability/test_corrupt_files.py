@@ -19,7 +19,7 @@ from safetensors.torch import load_file, save_file
 from transferlab.backbones import create_backbone
 from transferlab.cli.main import main
 from transferlab.data.scan import scan_class_folders
-from transferlab.engine.checkpoint import DIGEST_KEY, load_weights
+from transferlab.models.storage import DIGEST_KEY, load_weights
 from transferlab.errors import TransferlabError
 from transferlab.features import cached_features
 from transferlab.models.heads import Head

@@ -21,7 +21,7 @@ from PIL import Image
 
 from transferlab.backbones import create_backbone
 from transferlab.data.scan import ImageSet, scan_class_folders
-from transferlab.engine.checkpoint import load_checked
+from transferlab.models.storage import load_checked
 from transferlab.features import cached_features
 
 

@@ -5,7 +5,8 @@ from .classes import imagenet_class_names
 from .factory import create_backbone
 from .hooks import HookError, capture, forward_until, hooked, live_hooks, resolve_layer
 from .preprocessing import Preprocessing
-from .registry import BackboneSpec, get_backbone_spec, list_backbones, register_backbone
+from .registry import get_backbone_spec, list_backbones, register_backbone
+from .spec import BackboneSpec
 from .weights import offline_weights_available, read_state_dict
 
 __all__ = [

@@ -9,7 +9,7 @@ from torch import nn
 
 from .hooks import forward_until, resolve_layer
 from .preprocessing import Preprocessing
-from .registry import BackboneSpec
+from .spec import BackboneSpec
 
 
 class Backbone(nn.Module):

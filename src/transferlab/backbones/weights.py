@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from ..errors import WeightsError
 from .lite_keymap import is_efficientnet_pytorch_state_dict, map_lite_state_dict
-from .registry import BackboneSpec
+from .spec import BackboneSpec
 
 WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
 

@@ -17,6 +17,7 @@ from ..backbones import Preprocessing, create_backbone, imagenet_class_names
 from ..data.scan import expand_image_sources
 from ..evaluation.predictions import predict_paths, top_k_predictions
 from ..errors import DataError
+from ..paths import RunDir
 from . import _common
 
 logger = logging.getLogger(__name__)
@@ -93,8 +94,8 @@ def run(args: argparse.Namespace) -> int:
 def _load_predictor(sources: list[str], backbone: str, weights: str) -> tuple[Predictor, list[str]]:
     """A run directory given first, else the ImageNet backbone; returns the remaining sources."""
     first = Path(sources[0])
-    if first.is_dir() and (first / "model.json").is_file():
-        from ..strategies import load_model
+    if first.is_dir() and RunDir(first).has_model():
+        from ..models.artifacts import load_model
 
         if len(sources) == 1:
             raise DataError(f"{first} is a run directory: give the images to classify after it")

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..paths import RUNS
 from . import _common
 
 EXAMPLES = (
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
                                    args.val_fraction, args.device, _common.progress_enabled(args))
     plot = None
     if not args.no_plot:
-        plot = Path(args.plot or Path("runs") / f"{Path(name).name}-probe-{args.backbone}.png")
+        plot = Path(args.plot or RUNS / f"{Path(name).name}-probe-{args.backbone}.png")
         rows = sweep.rows
         plot_depth_sweep([r.label for r in rows], [r.cv_mean for r in rows], [r.cv_std for r in rows],
                          [r.dim for r in rows], plot, title=f"Depth sweep - {name} ({args.backbone})")

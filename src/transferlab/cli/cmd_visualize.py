@@ -17,6 +17,7 @@ import torch
 from ..data.scan import Skipped, expand_image_sources
 from ..engine.device import pick_device
 from ..errors import BadImageError, DataError, TransferlabError
+from ..paths import RunDir
 from .. import viz
 from . import _common
 
@@ -302,7 +303,7 @@ def _out_dir(args) -> Path:
     if args.out:
         out = Path(args.out)
     elif getattr(args, "model", None) and viz.sources.is_run_dir(args.model):
-        out = Path(args.model) / "viz"
+        out = RunDir(args.model).viz
     else:
         out = Path(DEFAULT_OUT)
     out.mkdir(parents=True, exist_ok=True)

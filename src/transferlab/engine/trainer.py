@@ -41,7 +41,7 @@ class Trainer:
         seed: base seed; each epoch reseeds with `seed + epoch` so resumed runs replay exactly.
         distributed: in a torchrun world, train with DistributedDataParallel on this rank's share
             of each batch; epoch metrics are then summed over the ranks (the batches given must
-            be this rank's share, as `strategies.common.image_batches` cuts them).
+            be this rank's share, as `engine.batches.image_batches` cuts them).
     """
 
     def __init__(

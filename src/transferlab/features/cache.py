@@ -25,11 +25,11 @@ from ..backbones import Backbone, Preprocessing
 from ..data.augment import train_transform
 from ..data.decode import DecodedImages, decode_images
 from ..data.scan import ImageSet, Skipped, report_skips
-from ..engine.checkpoint import DIGEST_KEY, load_checked, save_checked
 from ..engine.device import pick_device
 from ..engine.distributed import World, current_world, gather, on_main, shard_batches
 from ..errors import DataError
 from ..models.fingerprint import parameter_fingerprint
+from ..models.storage import DIGEST_KEY, load_checked, save_checked
 from ..paths import cache_dir
 from ..models.inference import planned_engine
 from .extract import COMPILE_MIN_IMAGES, current_extract_options, extract_features, inference_network

@@ -75,7 +75,7 @@ def _maybe_trial(ctx: RunContext, advice: Advice, config: TrainConfig) -> dict:
                                  test=None, val_from_train=True)
     trial_config = config.replace(strategy="finetune", backbone=advice.backbone, layer=None, budget=None,
                                   **advice.trial.settings)
-    out = ctx.path("trial")
+    out = ctx.files.trial
     out.mkdir(exist_ok=True)
     trial_ctx = dataclasses.replace(ctx, config=trial_config, out=out, splits=splits, resume=False, notes=[])
     with threadpool_limits(1, user_api="blas"):
@@ -110,5 +110,5 @@ def _plot_sweep(ctx: RunContext, advice: Advice) -> None:
         return
     rows = sweep.rows
     plot_depth_sweep([r.label for r in rows], [r.cv_mean for r in rows], [r.cv_std for r in rows],
-                     [r.dim for r in rows], ctx.path("sweep.png"), chosen=advice.plan.settings.get("layer", None),
+                     [r.dim for r in rows], ctx.files.sweep, chosen=advice.plan.settings.get("layer", None),
                      title=f"Depth sweep - {ctx.splits.name} ({advice.backbone})")

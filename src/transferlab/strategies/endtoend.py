@@ -11,14 +11,16 @@ from ..data.augment import AugmentSpec, resolve_augment, train_transform
 from ..data.decode import DecodedImages, decode_images
 from ..data.scan import ImageSet
 from ..data.transforms import eval_transform
-from ..engine.checkpoint import load_weights
+from ..engine.batches import image_batches
 from ..engine.distributed import barrier, current_world
+from ..engine.optim import make_loss, make_optimizer
 from ..engine.schedule import lr_multiplier
 from ..engine.trainer import Trainer
 from ..errors import DataError, TransferlabError
 from ..models.classifier import Classifier
+from ..models.storage import load_weights
 from ..paths import atomic_write_text
-from .common import RunContext, image_batches, make_loss, make_optimizer, maybe_resume, standard_callbacks
+from .common import RunContext, maybe_resume, standard_callbacks
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +74,7 @@ def train_on_images(
     maybe_resume(ctx, trainer)
     trainer.fit(batches, val_batches, epochs, phase=phase)
     barrier()  # rank 0 has written the best weights
-    load_weights(classifier, ctx.path("best.safetensors"))
+    load_weights(classifier, ctx.files.best)
     return trainer.state["history"]
 
 
@@ -108,5 +110,5 @@ def record_augment(ctx: RunContext, augment: str | AugmentSpec | None) -> Augmen
     spec = resolve_augment(augment)
     log.info("augmentation %s: %s", spec.name, ", ".join(op.name for op in spec.ops) or "none")
     if current_world().is_main:
-        atomic_write_text(ctx.path("augment.yaml"), f"# augmentation '{spec.name}', resolved\n" + spec.to_yaml())
+        atomic_write_text(ctx.files.augment, f"# augmentation '{spec.name}', resolved\n" + spec.to_yaml())
     return spec

@@ -17,14 +17,16 @@ import torch
 
 from ..data.augment import train_transform
 from ..data.decode import DecodedImages
-from ..engine.checkpoint import load_weights
+from ..engine.batches import GlobalBatches
 from ..engine.distributed import World, current_world
+from ..engine.optim import make_loss, make_optimizer
 from ..engine.schedule import lr_multiplier
 from ..engine.trainer import Trainer
 from ..features.prefix import cached_prefix_maps, prefix_maps_bytes
 from ..models.classifier import Classifier
+from ..models.storage import load_weights
 from ..models.split import BackboneSplit, SuffixClassifier, split_backbone
-from .common import GlobalBatches, RunContext, make_loss, make_optimizer, maybe_resume, standard_callbacks
+from .common import RunContext, maybe_resume, standard_callbacks
 from .endtoend import record_augment
 
 log = logging.getLogger(__name__)
@@ -84,7 +86,7 @@ def train_on_prefix(ctx: RunContext, classifier: Classifier, split: BackboneSpli
         return ((_as_input(maps, idx), train_labels[idx]) for idx in sampler)
 
     trainer.fit(batches, _InOrder(val_maps, torch.as_tensor(val[1], dtype=torch.long)), epochs, phase="finetune")
-    load_weights(classifier, ctx.path("best.safetensors"))
+    load_weights(classifier, ctx.files.best)
     return trainer.state["history"]
 
 

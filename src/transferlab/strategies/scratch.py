@@ -2,28 +2,9 @@
 
 from __future__ import annotations
 
-from ..backbones import create_backbone
-from ..errors import unknown_name
-from ..models.classifier import Classifier
-from ..models.recipes import get_recipe, list_recipes
-from ..models.scratch import build_scratch_backbone, is_scratch_spec
+from ..models.lookup import build_scratch_classifier
 from .common import RunContext, StrategyOutcome, resolve_preprocessing
 from .endtoend import decode_split, train_on_images
-
-DEFAULT_SCRATCH_SIZE = 32
-
-
-def build_scratch_classifier(model: str | None, backbone: str, num_classes: int, input_size: int | None) -> Classifier:
-    """A recipe, a spec string, or a registered backbone with random weights and its own top."""
-    if model is None:
-        net = create_backbone(backbone, "none", include_top=True, num_classes=num_classes, input_size=input_size)
-    elif model in list_recipes():
-        net = get_recipe(model).build(num_classes=num_classes, input_size=input_size)
-    elif is_scratch_spec(model):
-        net = build_scratch_backbone(model, num_classes, input_size or DEFAULT_SCRATCH_SIZE)
-    else:
-        raise unknown_name("scratch model (recipe or spec)", model, list_recipes())
-    return Classifier(net, None)
 
 
 def run_scratch(ctx: RunContext) -> StrategyOutcome:
