@@ -1,6 +1,7 @@
 """Named ImageNet CNNs behind one interface, with weights resolution and preprocessing."""
 
 from .backbone import Backbone
+from .choice import BackboneChoice
 from .classes import imagenet_class_names
 from .factory import create_backbone
 from .preprocessing import Preprocessing
@@ -10,6 +11,7 @@ from .weights import offline_weights_available, read_state_dict
 
 __all__ = [
     "Backbone",
+    "BackboneChoice",
     "BackboneSpec",
     "Preprocessing",
     "capture",

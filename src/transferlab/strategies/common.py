@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Sampler, TensorDataset
 
-from ..backbones import Backbone, Preprocessing, create_backbone
+from ..backbones import Backbone, BackboneChoice, Preprocessing
 from ..config import TrainConfig
 from ..data import DataSplits, DecodedDataset
 from ..data.decode import decode_images
@@ -22,6 +22,7 @@ from ..engine.callbacks import BestCheckpoint, CSVLogger, EarlyStopping, Progres
 from ..engine.checkpoint import load_training_state
 from ..engine.distributed import World, current_world
 from ..engine.trainer import Trainer
+from ..features import ExtractionOptions
 from ..models.classifier import Classifier
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,12 @@ class RunContext:
     def path(self, name: str) -> Path:
         return self.out / name
 
+    def extraction(self) -> ExtractionOptions:
+        """How every frozen pass of the run goes: the config's device, precision, compile and engine."""
+        config = self.config
+        return ExtractionOptions(device=config.device, precision=config.precision, compile=config.compile,
+                                 engine=config.engine, progress=self.progress)
+
 
 @dataclass
 class StrategyOutcome:
@@ -57,7 +64,7 @@ class StrategyOutcome:
 
 def make_backbone(config: TrainConfig) -> Backbone:
     """The config's backbone without its top (weights as configured)."""
-    return create_backbone(config.backbone, config.weights, include_top=False, input_size=config.input_size)
+    return BackboneChoice(config.backbone, config.weights, config.input_size).create()
 
 
 def resolve_preprocessing(ctx: RunContext, base: Preprocessing) -> Preprocessing:
@@ -105,16 +112,15 @@ def eval_tensor_batches(x: np.ndarray, y: np.ndarray, batch_size: int = 256) -> 
     return DataLoader(dataset, batch_size=batch_size, shuffle=False)
 
 
-def image_batches(images: Sequence[torch.Tensor], labels: Sequence[int], transform, batch_size: int,
-                  seed: int, workers: int | None = 0, shuffle: bool = True,
-                  device: torch.device | None = None, world: World | None = None) -> Callable[[int], DataLoader]:
-    """Epoch -> batches of transformed decoded images, shuffled by `seed + epoch`.
+def image_batches(dataset: DecodedDataset, batch_size: int, seed: int, workers: int | None = 0,
+                  shuffle: bool = True, device: torch.device | None = None,
+                  world: World | None = None) -> Callable[[int], DataLoader]:
+    """Epoch -> batches of `dataset` (transformed decoded images), shuffled by `seed + epoch`.
 
     `workers=None` picks a number for `device` (`loader_workers`); batches are pinned for CUDA.
     In a distributed `world`, `batch_size` is the global batch: each rank takes its share of
     every batch a single process would run, so the effective batch stays the same.
     """
-    dataset = DecodedDataset(images, labels, transform)
     cuda = device is not None and device.type == "cuda"
     workers = loader_workers(device) if workers is None else workers
     world = world or World()

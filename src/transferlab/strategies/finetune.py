@@ -14,7 +14,7 @@ from ..features import cached_features, fit_probe, probe_to_head
 from ..models.classifier import Classifier
 from ..models.freezing import freeze_except, trainable_groups
 from .common import RunContext, StrategyOutcome, make_backbone, resolve_preprocessing
-from .endtoend import decode_split, train_on_images
+from .endtoend import Phase, decode_split, train_on_images
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +37,8 @@ def run_finetune(ctx: RunContext) -> StrategyOutcome:
                              "lr": lr * config.lr_mult ** depth, "name": group.name})
     log.info("fine-tuning %s with rates %s", [g["name"] for g in param_groups],
              [f"{g['lr']:.2g}" for g in param_groups])
-    history = train_on_images(ctx, classifier, param_groups, train, val, config.epochs or 5, "finetune",
-                              config.augment or "light", config.bn_policy, earlier_rows=[head_row])
+    phase = Phase("finetune", config.epochs or 5, config.augment or "light", config.bn_policy)
+    history = train_on_images(ctx, classifier, param_groups, train, val, phase, earlier_rows=[head_row])
     trainable = sum(p.numel() for p in classifier.parameters() if p.requires_grad)
     details = {"unfrozen_groups": [g.name for g in groups], "trainable_params": trainable,
                "phase1_val_acc": head_row["val_acc"], "group_lrs": {g["name"]: g["lr"] for g in param_groups}}
@@ -48,8 +48,7 @@ def run_finetune(ctx: RunContext) -> StrategyOutcome:
 def _phase_one(ctx: RunContext, backbone, train, val):
     """Linear head on the frozen base's cached features, C chosen on validation."""
     pre = backbone.preprocessing
-    feats = {name: cached_features(backbone, images, None, pre, device=ctx.config.device,
-                                   progress=ctx.progress, decoded=decoded)
+    feats = {name: cached_features(backbone, images, None, pre, ctx.extraction(), decoded=decoded)
              for name, images, (decoded, _) in (("train", ctx.splits.train, train), ("val", ctx.splits.val, val))}
     probe = fit_probe(feats["train"].features, feats["train"].labels, feats["val"].features, feats["val"].labels,
                       "logistic", seed=ctx.config.seed)

@@ -7,7 +7,7 @@ import logging
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +22,6 @@ from ..errors import TransferlabError
 from ..evaluation import evaluate_predictions, top_losses
 from ..evaluation.predictions import predict_paths
 from ..features import cached_features
-from ..features.extract import extract_options
 from ..paths import atomic_write_text
 from ..viz.render import plot_confusion, plot_curves
 from .artifacts import describe, save_model
@@ -67,13 +66,10 @@ def train(config: TrainConfig, out: str | Path | None = None, progress: bool = F
         splits = load_splits(config.data, config.val_fraction, config.seed)  # before writing anything
         fresh = not out.exists()
         on_main(lambda: _prepare_out(out, config, resume))
-        torch.manual_seed(config.seed)
-        np.random.seed(config.seed)
         ctx = RunContext(config, out, splits, rank_device(pick_device(config.device)), progress and world.is_main,
                          resume, now=now)
         try:
-            with extract_options(config.precision, config.compile, config.engine):  # every extraction of the run
-                outcome = STRATEGY_RUNNERS[config.strategy](ctx)
+            outcome = _seeded_run(ctx)
         except TransferlabError:
             if world.is_main:
                 _forget_failed_start(out, fresh)
@@ -81,6 +77,20 @@ def train(config: TrainConfig, out: str | Path | None = None, progress: bool = F
         train_seconds = time.perf_counter() - started
         summary = on_main(lambda: _write_outputs(ctx, outcome, train_seconds, skipped, started, world.size))
     return TrainResult(out, summary)
+
+
+def _seeded_run(ctx: RunContext) -> StrategyOutcome:
+    """The strategy's run, with torch's global generators seeded from the config for it alone.
+
+    Module initialisation (new heads, networks built from scratch) and dropout draw from the
+    global generators, which take no `generator=`: seeding them for the run makes it reproducible,
+    and forking them leaves the caller's random state as it was. Data order, splits and augmented
+    views draw from generators of their own, made from the same seed.
+    """
+    devices = [ctx.device] if ctx.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(ctx.config.seed)
+        return STRATEGY_RUNNERS[ctx.config.strategy](ctx)
 
 
 def _write_outputs(ctx: RunContext, outcome: StrategyOutcome, train_seconds: float, skipped: dict,
@@ -170,7 +180,7 @@ def _evaluate(ctx: RunContext, classifier, images) -> dict:
     if ctx.config.strategy in FROZEN_BASE:
         # The frozen base is unchanged: its cached features give the same outputs instantly.
         feats = cached_features(classifier.backbone, images, classifier.layer, classifier.preprocessing,
-                                device=ctx.config.device)
+                                replace(ctx.extraction(), progress=False))
         with torch.no_grad():
             classifier.head.eval()
             probs = classifier.head(torch.as_tensor(feats.features)).softmax(1).numpy()
