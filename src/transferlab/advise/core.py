@@ -169,8 +169,8 @@ def _measure_and_decide(s: Session, sample: list) -> Advice:
     plan = make_plan(s, chosen, wants_class_weights(facts))
     s.reasons.append(_closing_sentence(s, plan, facts))
     marked = tuple(replace(c, status="chosen") if c is chosen else c for c in candidates)
-    return Advice(s.data, s.base.name, s.backbone.weights, facts, plan, tuple(s.reasons), cell, votes, similarity, sweep,
-                  marked, s.throughput, s.clock.to_dict(), tuple(s.warnings), s.clock.elapsed())
+    return Advice(s.data, s.base.name, s.backbone.weights, facts, plan, tuple(s.reasons), cell, votes, similarity,
+                  sweep, marked, s.throughput, s.clock.to_dict(), tuple(s.warnings), s.clock.elapsed())
 
 
 def _candidates(s: Session, sweep, layers, layer, train_features, cell: dict):
