@@ -18,6 +18,7 @@ from ..data import load_splits
 from ..data.scan import recording_skips
 from ..engine.device import pick_device
 from ..engine.distributed import init_distributed, on_main, rank_device
+from ..engine.seeding import seeded
 from ..errors import TransferlabError
 from ..evaluation import evaluate_predictions, top_losses
 from ..evaluation.predictions import predict_paths
@@ -84,12 +85,10 @@ def _seeded_run(ctx: RunContext) -> StrategyOutcome:
 
     Module initialisation (new heads, networks built from scratch) and dropout draw from the
     global generators, which take no `generator=`: seeding them for the run makes it reproducible,
-    and forking them leaves the caller's random state as it was. Data order, splits and augmented
-    views draw from generators of their own, made from the same seed.
+    and forking them leaves the caller's random state as it was. Splits and data order draw from
+    generators of their own; epochs and augmented views seed scopes of their own from the same seed.
     """
-    devices = [ctx.device] if ctx.device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(ctx.config.seed)
+    with seeded(ctx.config.seed, ctx.device):
         return STRATEGY_RUNNERS[ctx.config.strategy](ctx)
 
 
