@@ -82,7 +82,7 @@ def run_frozen_loop(config, workdir: Path, name: str, epochs: int) -> dict:
     from transferlab.models.classifier import Classifier
     from transferlab.models.heads import Head
     from transferlab.strategies.common import RunContext, make_backbone
-    from transferlab.strategies.endtoend import decode_split, train_on_images
+    from transferlab.strategies.endtoend import Phase, decode_split, train_on_images
 
     cold(workdir, name)
     start = time.perf_counter()
@@ -98,8 +98,8 @@ def run_frozen_loop(config, workdir: Path, name: str, epochs: int) -> dict:
     train = decode_split(ctx, splits.train, pre.resize_size, pre.interpolation)
     val = decode_split(ctx, splits.val, pre.resize_size, pre.interpolation)
     groups = [{"params": list(head.parameters()), "lr": config.lr or 1e-3, "name": "head"}]
-    history = train_on_images(ctx, Classifier(backbone, head), groups, train, val, epochs, "frozen-base",
-                              config.augment, "frozen")
+    history = train_on_images(ctx, Classifier(backbone, head), groups, train, val,
+                              Phase("frozen-base", epochs, config.augment, "frozen"))
     return {"val_acc": max(row["val_acc"] for row in history), "seconds": time.perf_counter() - start,
             "extract_seconds": None}
 

@@ -45,7 +45,7 @@ def test_predict_gives_the_top_classes_per_image(run, split_folder):
 
 
 def test_extract_writes_a_feature_file(split_folder, tmp_path):
-    out = tl.extract(split_folder, tmp_path / "feats.npz", backbone="tiny_cnn", weights="none", input_size=32,
+    out = tl.extract(split_folder, tmp_path / "feats.npz", backbone=tl.BackboneChoice("tiny_cnn", "none", 32),
                      device="cpu")
     with np.load(out) as data:
         assert data["features"].shape == (42, 32)

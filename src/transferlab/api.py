@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .backbones import BackboneChoice
 from .config import TrainConfig
 from .data.inputs import Inputs, as_inputs
 from .data.scan import Skipped, expand_image_sources
@@ -177,12 +178,13 @@ def predict(run_dir: PathLike, images, top: int = 1, device: str = "auto", tta: 
     return load(run_dir, device, tta=tta).predict(images, top)
 
 
-def extract(data: PathLike, out: PathLike, backbone: str = "efficientnet_lite0", weights: str = "imagenet",
-            layer: str | None = None, input_size: int | None = None, device: str = "auto") -> Path:
+def extract(data: PathLike, out: PathLike, backbone: BackboneChoice = BackboneChoice(), layer: str | None = None,
+            device: str = "auto") -> Path:
     """Pooled features of every split of `data` written to a .safetensors or .npz file."""
+    from .features import ExtractionOptions
     from .features.export import all_split_features, write_feature_file
 
-    sets = all_split_features(str(data), backbone, weights, layer, input_size, device=device)
+    sets = all_split_features(str(data), backbone, layer, ExtractionOptions(device=device))
     return write_feature_file(Path(out), sets)
 
 

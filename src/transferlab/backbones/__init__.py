@@ -1,6 +1,7 @@
 """Named ImageNet CNNs behind one interface, with weights resolution and preprocessing."""
 
 from .backbone import Backbone
+from .choice import BackboneChoice
 from .classes import imagenet_class_names
 from .factory import create_backbone
 from .hooks import HookError, capture, forward_until, hooked, live_hooks, resolve_layer
@@ -11,6 +12,7 @@ from .weights import offline_weights_available, read_state_dict
 
 __all__ = [
     "Backbone",
+    "BackboneChoice",
     "BackboneSpec",
     "HookError",
     "Preprocessing",

@@ -8,9 +8,14 @@ import json
 import sys
 import textwrap
 from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from ..data.transforms import TTA_MODES
 from ..errors import TransferlabError
+
+if TYPE_CHECKING:  # imported where used: parsing the command line stays light
+    from ..backbones import BackboneChoice
+    from ..features import ExtractionOptions
 
 PROG = "transferlab"
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
@@ -63,6 +68,21 @@ def add_backbone_arguments(parser) -> None:
     parser.add_argument("--backbone", default="efficientnet_lite0", help="registered backbone (transferlab backbones)")
     parser.add_argument("--weights", default="imagenet", help="none | imagenet | path to .pth/.pt/.safetensors")
     parser.add_argument("--input-size", type=int, help="square input side (default: the backbone's)")
+
+
+def backbone_choice(args: argparse.Namespace) -> BackboneChoice:
+    """The backbone `--backbone`, `--weights` and `--input-size` name."""
+    from ..backbones import BackboneChoice
+
+    return BackboneChoice(args.backbone, args.weights, args.input_size)
+
+
+def extraction_options(args: argparse.Namespace, batch_size: int = 64) -> ExtractionOptions:
+    """How `--device` and `--engine` say frozen passes run (progress bars as `progress_enabled`)."""
+    from ..features import ExtractionOptions
+
+    return ExtractionOptions(batch_size=batch_size, device=args.device, engine=args.engine,
+                             progress=progress_enabled(args))
 
 
 def add_split_arguments(parser) -> None:

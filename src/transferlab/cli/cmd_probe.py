@@ -39,17 +39,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..advise import probe_depths
+    from ..advise import AdviseOptions, probe_depths
     from ..advise.text import format_sweep
-    from ..features.extract import extract_options
     from ..viz.render.advise import plot_depth_sweep
 
     layers = None
     if args.layers:
         layers = [None if name.strip() == "end" else name.strip() for name in args.layers.split(",") if name.strip()]
-    with extract_options(engine=args.engine):
-        sweep, name = probe_depths(args.data, args.backbone, args.weights, args.input_size, layers, args.seed,
-                                   args.val_fraction, args.device, _common.progress_enabled(args))
+    options = AdviseOptions(seed=args.seed, val_fraction=args.val_fraction, extraction=_common.extraction_options(args))
+    sweep, name = probe_depths(args.data, _common.backbone_choice(args), layers, options)
     plot = None
     if not args.no_plot:
         plot = Path(args.plot or RUNS / f"{Path(name).name}-probe-{args.backbone}.png")

@@ -340,13 +340,12 @@ def preview_views(images: Iterable[torch.Tensor], pre: Preprocessing, spec: str 
     What the network sees, normalisation undone for display; the draws are fixed by `seed`.
     """
     evaluate, augment = eval_transform(pre), train_transform(pre, spec)
-    generator_state = torch.random.get_rng_state()
-    torch.manual_seed(seed)
-    try:
+    # torchvision's random transforms draw from the global CPU generator only: seeded for these
+    # draws, and restored afterwards
+    with torch.random.fork_rng(devices=[]):
+        torch.default_generator.manual_seed(seed)
         return [[undo_normalisation(evaluate(img), pre)] +
                 [undo_normalisation(augment(img), pre) for _ in range(views)] for img in images]
-    finally:
-        torch.random.set_rng_state(generator_state)
 
 
 def _load_yaml(text: str, where: str):

@@ -7,7 +7,7 @@ global batch into per-rank shares (`GlobalBatches`), which takes the engine's `W
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -34,16 +34,15 @@ def eval_tensor_batches(x: np.ndarray, y: np.ndarray, batch_size: int = 256) -> 
     return DataLoader(dataset, batch_size=batch_size, shuffle=False)
 
 
-def image_batches(images: Sequence[torch.Tensor], labels: Sequence[int], transform, batch_size: int,
-                  seed: int, workers: int | None = 0, shuffle: bool = True,
-                  device: torch.device | None = None, world: World | None = None) -> Callable[[int], DataLoader]:
-    """Epoch -> batches of transformed decoded images, shuffled by `seed + epoch`.
+def image_batches(dataset: DecodedDataset, batch_size: int, seed: int, workers: int | None = 0,
+                  shuffle: bool = True, device: torch.device | None = None,
+                  world: World | None = None) -> Callable[[int], DataLoader]:
+    """Epoch -> batches of `dataset` (transformed decoded images), shuffled by `seed + epoch`.
 
     `workers=None` picks a number for `device` (`loader_workers`); batches are pinned for CUDA.
     In a distributed `world`, `batch_size` is the global batch: each rank takes its share of
     every batch a single process would run, so the effective batch stays the same.
     """
-    dataset = DecodedDataset(images, labels, transform)
     cuda = device is not None and device.type == "cuda"
     workers = loader_workers(device) if workers is None else workers
     world = world or World()

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..backbones import Backbone, Preprocessing, create_backbone
+from ..backbones import Backbone, BackboneChoice, Preprocessing
 from ..config import TrainConfig
 from ..data import DataSplits
 from ..data.decode import decode_images
@@ -19,6 +19,7 @@ from ..engine.callbacks import BestCheckpoint, CSVLogger, EarlyStopping, Progres
 from ..engine.checkpoint import load_training_state
 from ..engine.distributed import current_world
 from ..engine.trainer import Trainer
+from ..features import ExtractionOptions
 from ..models.classifier import Classifier
 from ..paths import RunDir
 
@@ -45,6 +46,12 @@ class RunContext:
         """The run directory's files."""
         return RunDir(self.out)
 
+    def extraction(self) -> ExtractionOptions:
+        """How every frozen pass of the run goes: the config's device, precision, compile and engine."""
+        config = self.config
+        return ExtractionOptions(device=config.device, precision=config.precision, compile=config.compile,
+                                 engine=config.engine, progress=self.progress)
+
 
 @dataclass
 class StrategyOutcome:
@@ -57,7 +64,7 @@ class StrategyOutcome:
 
 def make_backbone(config: TrainConfig) -> Backbone:
     """The config's backbone without its top (weights as configured)."""
-    return create_backbone(config.backbone, config.weights, include_top=False, input_size=config.input_size)
+    return BackboneChoice(config.backbone, config.weights, config.input_size).create()
 
 
 def resolve_preprocessing(ctx: RunContext, base: Preprocessing) -> Preprocessing:

@@ -12,7 +12,7 @@ from ..engine.batches import eval_tensor_batches, tensor_batches
 from ..engine.distributed import barrier
 from ..engine.optim import make_loss, make_optimizer
 from ..engine.schedule import lr_multiplier
-from ..engine.trainer import Trainer
+from ..engine.trainer import Trainer, TrainerOptions
 from ..features import FeatureSet, cached_features, fit_probe, probe_to_head
 from ..models.classifier import Classifier
 from ..models.heads import Head
@@ -26,7 +26,7 @@ def split_features(ctx: RunContext, backbone, layer: str | None, pre) -> dict[st
     """Cached pooled features for train, val and (if present) test."""
     sets = {"train": ctx.splits.train, "val": ctx.splits.val, "test": ctx.splits.test}
     return {
-        name: cached_features(backbone, images, layer, pre, device=ctx.config.device, progress=ctx.progress)
+        name: cached_features(backbone, images, layer, pre, ctx.extraction())
         for name, images in sets.items()
         if images is not None and len(images)
     }
@@ -80,7 +80,7 @@ def train_head(ctx: RunContext, head: Head, train: FeatureSet, val: FeatureSet, 
     trainer = Trainer(
         head, optimizer, make_loss(config, train.labels, head.num_classes), torch.device("cpu"),
         lr_multiplier(config.schedule, epochs * steps, warmup_steps=steps), standard_callbacks(ctx, steps),
-        l1=config.l1, max_norm=config.max_norm, seed=config.seed,
+        TrainerOptions(l1=config.l1, max_norm=config.max_norm, seed=config.seed),
     )
     maybe_resume(ctx, trainer)
     trainer.fit(batches, eval_tensor_batches(val.features, val.labels), epochs, phase="features")

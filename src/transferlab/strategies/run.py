@@ -7,7 +7,7 @@ import logging
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -18,11 +18,11 @@ from ..data import load_splits
 from ..data.scan import recording_skips
 from ..engine.device import pick_device
 from ..engine.distributed import init_distributed, on_main, rank_device
+from ..engine.seeding import seeded
 from ..errors import TransferlabError
 from ..evaluation import evaluate_predictions, top_losses
 from ..evaluation.predictions import predict_paths
 from ..features import cached_features
-from ..features.extract import extract_options
 from ..models.artifacts import describe, save_model
 from ..models.classifier import Classifier
 from ..paths import RunDir, atomic_write_text
@@ -70,13 +70,10 @@ def train(config: TrainConfig, out: str | Path | None = None, progress: bool = F
         splits = load_splits(config.data, config.val_fraction, config.seed)  # before writing anything
         fresh = not out.exists()
         on_main(lambda: _prepare_out(out, config, resume))
-        torch.manual_seed(config.seed)
-        np.random.seed(config.seed)
         ctx = RunContext(config, out, splits, rank_device(pick_device(config.device)), progress and world.is_main,
                          resume, now=now)
         try:
-            with extract_options(config.precision, config.compile, config.engine):  # every extraction of the run
-                outcome = STRATEGY_RUNNERS[config.strategy](ctx)
+            outcome = _seeded_run(ctx)
         except TransferlabError:
             if world.is_main:
                 _forget_failed_start(out, fresh)
@@ -85,6 +82,18 @@ def train(config: TrainConfig, out: str | Path | None = None, progress: bool = F
         summary = on_main(lambda: _write_outputs(ctx, outcome, train_seconds, skipped, started, world.size,
                                                  on_saved))
     return TrainResult(out, summary)
+
+
+def _seeded_run(ctx: RunContext) -> StrategyOutcome:
+    """The strategy's run, with torch's global generators seeded from the config for it alone.
+
+    Module initialisation (new heads, networks built from scratch) and dropout draw from the
+    global generators, which take no `generator=`: seeding them for the run makes it reproducible,
+    and forking them leaves the caller's random state as it was. Splits and data order draw from
+    generators of their own; epochs and augmented views seed scopes of their own from the same seed.
+    """
+    with seeded(ctx.config.seed, ctx.device):
+        return STRATEGY_RUNNERS[ctx.config.strategy](ctx)
 
 
 def _write_outputs(ctx: RunContext, outcome: StrategyOutcome, train_seconds: float, skipped: dict,
@@ -173,7 +182,7 @@ def _evaluate(ctx: RunContext, classifier, images) -> dict:
     if ctx.config.strategy in FROZEN_BASE:
         # The frozen base is unchanged: its cached features give the same outputs instantly.
         feats = cached_features(classifier.backbone, images, classifier.layer, classifier.preprocessing,
-                                device=ctx.config.device)
+                                replace(ctx.extraction(), progress=False))
         with torch.no_grad():
             classifier.head.eval()
             probs = classifier.head(torch.as_tensor(feats.features)).softmax(1).numpy()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..models.lookup import build_scratch_classifier
 from .common import RunContext, StrategyOutcome, resolve_preprocessing
-from .endtoend import decode_split, train_on_images
+from .endtoend import Phase, decode_split, train_on_images
 
 
 def run_scratch(ctx: RunContext) -> StrategyOutcome:
@@ -15,7 +15,7 @@ def run_scratch(ctx: RunContext) -> StrategyOutcome:
     train = decode_split(ctx, ctx.splits.train, pre.resize_size, pre.interpolation)
     val = decode_split(ctx, ctx.splits.val, pre.resize_size, pre.interpolation)
     groups = [{"params": list(classifier.parameters()), "lr": config.lr or 1e-3, "name": "all"}]
-    history = train_on_images(ctx, classifier, groups, train, val, config.epochs or 20, "scratch",
-                              config.augment or "none", None)
+    history = train_on_images(ctx, classifier, groups, train, val,
+                              Phase("scratch", config.epochs or 20, config.augment or "none"))
     details = {"model": backbone.name, "trainable_params": sum(p.numel() for p in classifier.parameters())}
     return StrategyOutcome(classifier, history, details)
