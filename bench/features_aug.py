@@ -161,18 +161,23 @@ def main() -> None:
     parser.add_argument("--limit", type=int, help="images per class and split (smoke tests)")
     parser.add_argument("--json", help="also write the raw rows to this file")
     parser.add_argument("--no-write", action="store_true", help="print the table, leave BENCHMARKS.md")
-    args = parser.parse_args()
+    record(parser.parse_args(), measure_all, markdown, SECTION)
+
+
+def record(args: argparse.Namespace, measure, render, section: str) -> None:
+    """Measure in a temporary folder (tuned allocator, quiet logs), print the table, keep the rows
+    (`--json`) and replace `section` of BENCHMARKS.md unless `--no-write`."""
     from transferlab.cli._runtime import cli_logging, tune_allocator
 
     tune_allocator()
     with tempfile.TemporaryDirectory() as tmp, cli_logging(quiet=True):
-        rows = measure_all(args, Path(tmp))
-    text = markdown(rows, args)
+        rows = measure(args, Path(tmp))
+    text = render(rows, args)
     print(text)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
     if not args.no_write:
-        write_section(text, SECTION)
+        write_section(text, section)
 
 
 if __name__ == "__main__":
