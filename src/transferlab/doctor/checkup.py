@@ -1,0 +1,109 @@
+"""`checkup`: every check of the data in one pass over the cached features of every split."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from ..backbones import Backbone, Preprocessing, create_backbone
+from ..data import DataSplits, load_splits
+from ..data.scan import recording_skips
+from ..features import FeatureSet, cached_features
+from .duplicates import check_threshold, exact_duplicates, fingerprints, near_duplicates
+from .facts import fact_notes, measure_facts
+from .findings import EXACT, LABEL, NEAR, OUTLIER, Checkup
+from .labels import label_issues, out_of_fold_probabilities
+from .outliers import outlier_scores, outliers
+from .pool import Pool
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DoctorOptions:
+    """How `checkup` loads and measures.
+
+    Attributes:
+        layer: the layer whose pooled features are compared (None: the end of the conv base).
+        val_fraction, seed: as `train` (the same split, so cached features are shared).
+        device, progress: where the network runs; whether to show progress bars.
+    """
+
+    layer: str | None = None
+    val_fraction: float = 0.2
+    seed: int = 0
+    device: str = "auto"
+    progress: bool = False
+
+
+def checkup(data: str, backbone: str = "efficientnet_lite0", weights: str = "imagenet",
+            input_size: int | None = None, options: DoctorOptions = DoctorOptions()) -> Checkup:
+    """Check `data` for duplicates, leaks between splits, likely label errors and outliers.
+
+    Args:
+        data: a folder, CSV or built-in dataset name (as `train`).
+        backbone, weights, input_size: the network whose features are compared.
+        options: layer, split, device and progress.
+
+    Raises:
+        DataError: the data cannot be loaded.
+    """
+    splits = load_splits(data, options.val_fraction, options.seed)
+    base = create_backbone(backbone, weights, include_top=False, input_size=input_size)
+    return check_splits(splits, base, options)
+
+
+def check_splits(splits: DataSplits, base: Backbone, options: DoctorOptions = DoctorOptions(),
+                 preprocessing: Preprocessing | None = None) -> Checkup:
+    """`checkup` on loaded splits and a built backbone (a run report passes the run's own)."""
+    start = time.perf_counter()
+    pre = preprocessing or base.preprocessing
+    with recording_skips():  # one warning per unreadable file
+        sets = {name: cached_features(base, images, options.layer, pre, device=options.device,
+                                      progress=options.progress)
+                for name, images in (("train", splits.train), ("val", splits.val), ("test", splits.test))
+                if images is not None and len(images)}
+        pool = _pool(sets, splits.classes)
+        hashes, thumbs = fingerprints(pool.paths)
+        with threadpool_limits(1, user_api="blas"):  # small BLAS calls: threads only wait on busy cores
+            probabilities = out_of_fold_probabilities(pool, options.seed)
+            findings = {
+                EXACT: tuple(exact_duplicates(pool, hashes)),
+                NEAR: tuple(near_duplicates(pool, hashes, thumbs)),
+                LABEL: tuple(label_issues(pool, probabilities)) if probabilities is not None else (),
+                OUTLIER: tuple(outliers(pool, outlier_scores(pool, options.seed))),
+            }
+        threshold = check_threshold(base, pool, thumbs, options.layer, pre, options.device, options.seed)
+        facts = measure_facts(splits, options.seed)
+    notes = fact_notes(facts, pre.input_size)
+    if probabilities is None:
+        notes.append("labels not checked: a class has fewer than 2 images, so no cross-validation exists")
+    if threshold.caught < threshold.copies:
+        notes.append(f"only {threshold.caught} of {threshold.copies} augmented copies of sample images are found as "
+                     f"near-duplicates with {base.name} features: some near-duplicates may be missed")
+    result = Checkup(splits.name, base.name, {name: len(s.paths) for name, s in sets.items()}, findings,
+                     facts.to_dict(), tuple(notes), threshold, time.perf_counter() - start,
+                     all(s.from_cache for s in sets.values()))
+    _warn_leaks(result)
+    return result
+
+
+def _pool(sets: dict[str, FeatureSet], classes: tuple[str, ...]) -> Pool:
+    names = [name for name, s in sets.items() for _ in s.paths]
+    return Pool(tuple(p for s in sets.values() for p in s.paths), tuple(names),
+                np.concatenate([s.labels for s in sets.values()]).astype(np.int64), tuple(classes),
+                np.concatenate([s.features for s in sets.values()]).astype(np.float32))
+
+
+def _warn_leaks(result: Checkup) -> None:
+    leaks = result.leaks
+    if leaks:
+        splits = sorted({s for f in leaks for s in f.splits if s != "train"} or {"val"})
+        log.warning("LEAK: %d image(s) of %s are also in another split (%d exact, %d near copies): every %s "
+                    "score is inflated; remove them (transferlab doctor --write-clean)", len(leaks),
+                    "/".join(splits), sum(f.kind == EXACT for f in leaks), sum(f.kind == NEAR for f in leaks),
+                    "/".join(splits))
