@@ -71,12 +71,11 @@ def check_splits(splits: DataSplits, base: Backbone, options: DoctorOptions = Do
         hashes, thumbs = fingerprints(pool.paths)
         with threadpool_limits(1, user_api="blas"):  # small BLAS calls: threads only wait on busy cores
             probabilities = out_of_fold_probabilities(pool, options.seed)
-            findings = {
-                EXACT: tuple(exact_duplicates(pool, hashes)),
-                NEAR: tuple(near_duplicates(pool, hashes, thumbs)),
-                LABEL: tuple(label_issues(pool, probabilities)) if probabilities is not None else (),
-                OUTLIER: tuple(outliers(pool, outlier_scores(pool, options.seed))),
-            }
+            unusual = tuple(outliers(pool, outlier_scores(pool, options.seed)))
+            labels = () if probabilities is None else label_issues(pool, probabilities,
+                                                                    frozenset(f.paths[0] for f in unusual))
+            findings = {EXACT: tuple(exact_duplicates(pool, hashes)),
+                        NEAR: tuple(near_duplicates(pool, hashes, thumbs)), LABEL: tuple(labels), OUTLIER: unusual}
         threshold = check_threshold(base, pool, thumbs, options.layer, pre, options.device, options.seed)
         facts = measure_facts(splits, options.seed)
     notes = fact_notes(facts, pre.input_size)
@@ -102,8 +101,9 @@ def _pool(sets: dict[str, FeatureSet], classes: tuple[str, ...]) -> Pool:
 def _warn_leaks(result: Checkup) -> None:
     leaks = result.leaks
     if leaks:
-        splits = sorted({s for f in leaks for s in f.splits if s != "train"} or {"val"})
-        log.warning("LEAK: %d image(s) of %s are also in another split (%d exact, %d near copies): every %s "
-                    "score is inflated; remove them (transferlab doctor --write-clean)", len(leaks),
-                    "/".join(splits), sum(f.kind == EXACT for f in leaks), sum(f.kind == NEAR for f in leaks),
-                    "/".join(splits))
+        held_out = {f.paths[1] for f in leaks}
+        splits = "/".join(sorted({f.splits[1] for f in leaks}))
+        log.warning("LEAK: %d image(s) of %s are copies of images in another split (%d exact, %d near-duplicate "
+                    "pairs): every %s score is inflated; remove them (transferlab doctor --write-clean)",
+                    len(held_out), splits, sum(f.kind == EXACT for f in leaks), sum(f.kind == NEAR for f in leaks),
+                    splits)

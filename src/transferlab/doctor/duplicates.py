@@ -94,7 +94,7 @@ def exact_duplicates(pool: Pool, hashes: list[str]) -> list[Finding]:
 
 
 def near_duplicates(pool: Pool, hashes: list[str], thumbs: np.ndarray) -> list[Finding]:
-    """Pairs of different files that `is_near`, leaks first, then most similar (mean of both similarities)."""
+    """Pairs of different files that `is_near`, leaks first, then by the higher of their two similarities."""
     unit = pool.embedded()
     pairs: list[tuple[float, int, int, float, float]] = []
     for start in range(0, len(unit), _ROWS_PER_BLOCK):
@@ -105,7 +105,7 @@ def near_duplicates(pool: Pool, hashes: list[str], thumbs: np.ndarray) -> list[F
             a = start + int(r)
             if a < c and hashes[a] != hashes[c]:
                 f, p = float(features[r, c]), float(pixels[r, c])
-                pairs.append(((f + p) / 2, a, int(c), f, p))
+                pairs.append((max(f, p), a, int(c), f, p))
     pairs = sorted(pairs, reverse=True)[:MAX_NEAR_PAIRS]
     findings = [_pair_finding(pool, NEAR, kept_first(pool, a, b), score,
                               f"feature similarity {f:.3f}, thumbnail similarity {p:.3f}")

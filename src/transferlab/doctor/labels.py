@@ -31,8 +31,12 @@ def out_of_fold_probabilities(pool: Pool, seed: int = 0) -> np.ndarray | None:
                              method="predict_proba")
 
 
-def label_issues(pool: Pool, probabilities: np.ndarray) -> list[Finding]:
-    """Suspect labels, most confident other class first, each with the class it suggests."""
+def label_issues(pool: Pool, probabilities: np.ndarray, exclude: frozenset[str] = frozenset()) -> list[Finding]:
+    """Suspect labels, most confident other class first, each with the class it suggests.
+
+    Args:
+        exclude: paths not to report (outliers: an image from elsewhere has no right class to suggest).
+    """
     labels = pool.labels
     given = probabilities[np.arange(len(labels)), labels]
     # per-class threshold: the mean probability of class k over the images labelled k
@@ -45,8 +49,8 @@ def label_issues(pool: Pool, probabilities: np.ndarray) -> list[Finding]:
     findings = []
     for row in np.flatnonzero(confident & (suggested != labels)):
         other, own = float(others[row, suggested[row]]), float(given[row])
-        if other <= own:
-            continue  # the given label is still the most likely: not a confident error
+        if other <= own or pool.paths[row] in exclude:
+            continue  # the given label is still the most likely (not a confident error), or an outlier
         name = pool.classes[suggested[row]]
         findings.append(Finding(LABEL, (pool.paths[row],), (pool.splits[row],), pool.label_names([row]),
                                 other - own, suggested=name,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from .findings import EXACT, KINDS, LABEL, NEAR, OUTLIER, Checkup, Finding
 
-TITLES = {EXACT: "exact duplicates (same bytes)", NEAR: "near duplicates (feature similarity)",
-          LABEL: "likely wrong labels (out-of-fold probe)", OUTLIER: "outliers (far from every class)"}
+TITLES = {EXACT: "exact duplicates (same bytes)", NEAR: "near duplicates (similar features or thumbnails)",
+          LABEL: "likely wrong labels (out-of-fold probe)", OUTLIER: "outliers (unlike the rest of the data)"}
 
 
 def format_checkup(checkup: Checkup, top: int = 10) -> str:
@@ -15,8 +15,8 @@ def format_checkup(checkup: Checkup, top: int = 10) -> str:
              f"features in {checkup.seconds:.1f} s" + (" (features cached)" if checkup.from_cache else "")]
     leaks = checkup.leaks
     if leaks:
-        lines += ["", f"LEAK: {len(leaks)} image(s) also in another split; every score on the held-out split is "
-                      f"inflated until they are removed:"]
+        lines += ["", f"LEAK: {len({f.paths[1] for f in leaks})} image(s) are copies of images in another split "
+                      f"({len(leaks)} pairs); every score on the held-out split is inflated until they are removed:"]
         lines += [f"  {_pair(f)}  [{f.kind}, {f.score:.3f}]" for f in leaks[:top]]
         if len(leaks) > top:
             lines.append(f"  ... and {len(leaks) - top} more")
@@ -29,8 +29,8 @@ def format_checkup(checkup: Checkup, top: int = 10) -> str:
     check = checkup.threshold_check
     if check is not None and check.min_similarity is not None:
         lines += ["", f"near-duplicate rule (features >= {check.threshold:.2f}, or thumbnails >= "
-                      f"{check.pixel_threshold:.2f}): finds {check.caught} of {check.copies} augmented copies (JPEG q70, "
-                      f"90 % size, cropped) of sample images; lowest similarities {check.min_similarity:.3f} "
+                      f"{check.pixel_threshold:.2f}): finds {check.caught} of {check.copies} augmented copies "
+                      f"(JPEG q70, 90 % size, cropped) of sample images; lowest similarities {check.min_similarity:.3f} "
                       f"(features), {check.min_pixel_similarity:.3f} (thumbnails)"]
     if checkup.notes:
         lines += ["", "data:", *(f"  - {note}" for note in checkup.notes)]

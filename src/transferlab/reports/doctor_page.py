@@ -26,9 +26,10 @@ def checkup_blocks(checkup: Checkup, top: int = 10, thumbnails: bool = True) -> 
     blocks: list[Block] = [Facts(_summary(checkup))]
     leaks = checkup.leaks
     if leaks:
-        blocks.append(Text(f"LEAK: {len(leaks)} image(s) of a held-out split are also in another split "
-                           f"({', '.join(sorted({f.kind for f in leaks}))}): every score measured on that split "
-                           f"is inflated until they are removed.", tone="warning"))
+        blocks.append(Text(f"LEAK: {len({f.paths[1] for f in leaks})} image(s) of a held-out split are copies of "
+                           f"images in another split ({len(leaks)} {', '.join(sorted({f.kind for f in leaks}))} "
+                           f"pairs): every score measured on that split is inflated until they are removed.",
+                           tone="warning"))
     blocks += [Text(note, tone="warning") for note in checkup.notes]
     for kind in KINDS:
         found = checkup.findings.get(kind, ())[:top]
