@@ -91,18 +91,21 @@ def plant(root: Path, other: Path, seed: int) -> dict:
 def score(checkup, planted: dict) -> dict:
     """Per kind: planted, found in the top k (k = planted), top-k findings not planted."""
     rows = {}
+    everything = {p for items in planted.values() for item in items for p in item.get("paths", [item.get("path")])}
     for kind, items in planted.items():
         keys = {tuple(item["paths"]) if "paths" in item else (item["path"],) for item in items}
         top = checkup.findings[kind][:len(items)]
         hits = [f for f in top if tuple(sorted(f.paths)) in keys]
+        other = [f for f in top if tuple(sorted(f.paths)) not in keys]
         rows[kind] = {"planted": len(items), "found": len(hits), "reported": len(checkup.findings[kind]),
-                      "other": [f.to_dict() for f in top if tuple(sorted(f.paths)) not in keys]}
+                      "other": [f.to_dict() for f in other],
+                      "other_planted": sum(bool(set(f.paths) & everything) for f in other)}
         if kind == "label":
             true = {item["path"]: item["true"] for item in items}
             rows[kind]["suggested_right"] = sum(f.suggested == true[f.paths[0]] for f in hits)
         if kind in ("exact-duplicate", "near-duplicate"):
-            everything = {tuple(sorted(f.paths)) for f in checkup.findings[kind] if f.leak}
-            rows[kind]["leaks_found"] = len(keys & everything)
+            leaks = {tuple(sorted(f.paths)) for f in checkup.findings[kind] if f.leak}
+            rows[kind]["leaks_found"] = len(keys & leaks)
     return rows
 
 
@@ -140,7 +143,8 @@ def markdown(rows: list[dict], args) -> str:
              "Faults planted into copies of the datasets (seeded): 2 % of training labels flipped, 10 exact and 10 "
              "near duplicates (JPEG q70, 90 % size, 4 px crop) of training images put into val, 10 images of "
              f"`{args.other}` dropped into training classes. k = the number planted; *found* = planted faults in "
-             "the top k findings of the kind; *other* = top-k findings that were not planted; *reported* = all "
+             "the top k findings of the kind; *other* = top-k findings that were not planted as this kind (in brackets: "
+             "of them, images planted as another kind); *reported* = all "
              "findings of the kind. Duplicate rows also count the planted leaks among all reported leaks.", "",
              "| dataset | images | kind | planted (k) | found in top k | other in top k | reported | notes |",
              "|---|---:|---|---:|---:|---:|---:|---|"]
@@ -152,7 +156,7 @@ def markdown(rows: list[dict], args) -> str:
             if "leaks_found" in r:
                 note = f"{r['leaks_found']}/{r['planted']} flagged as leaks"
             lines.append(f"| {row['data']} | {row['images']} | {kind} | {r['planted']} | {r['found']} | "
-                         f"{len(r['other'])} | {r['reported']} | {note} |")
+                         f"{len(r['other'])} ({r['other_planted']}) | {r['reported']} | {note} |")
     lines.append("")
     for row in rows:
         t = row["threshold"]

@@ -15,8 +15,8 @@ from transferlab.errors import TransferlabError
 from transferlab.reports import RunData, Text, build_report, collect_report
 from transferlab.reports import build as build_module
 
-FEATURES_SECTIONS = ["overview", "data", "strategy", "model", "curves", "validation", "top-losses", "gradcam",
-                     "activations", "filters", "class-images", "timings", "environment"]
+FEATURES_SECTIONS = ["overview", "data", "strategy", "model", "curves", "validation", "top-losses", "data-check",
+                     "gradcam", "activations", "filters", "class-images", "timings", "environment"]
 
 
 @pytest.fixture(scope="module")
