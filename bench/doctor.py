@@ -143,8 +143,8 @@ def markdown(rows: list[dict], args) -> str:
              "Faults planted into copies of the datasets (seeded): 2 % of training labels flipped, 10 exact and 10 "
              "near duplicates (JPEG q70, 90 % size, 4 px crop) of training images put into val, 10 images of "
              f"`{args.other}` dropped into training classes. k = the number planted; *found* = planted faults in "
-             "the top k findings of the kind; *other* = top-k findings that were not planted as this kind (in brackets: "
-             "of them, images planted as another kind); *reported* = all "
+             "the top k findings of the kind; *other* = top-k findings that were not planted as this kind "
+             "(in brackets: of them, images planted as another kind); *reported* = all "
              "findings of the kind. Duplicate rows also count the planted leaks among all reported leaks.", "",
              "| dataset | images | kind | planted (k) | found in top k | other in top k | reported | notes |",
              "|---|---:|---|---:|---:|---:|---:|---|"]

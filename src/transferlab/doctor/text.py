@@ -30,8 +30,8 @@ def format_checkup(checkup: Checkup, top: int = 10) -> str:
     if check is not None and check.min_similarity is not None:
         lines += ["", f"near-duplicate rule (features >= {check.threshold:.2f}, or thumbnails >= "
                       f"{check.pixel_threshold:.2f}): finds {check.caught} of {check.copies} augmented copies "
-                      f"(JPEG q70, 90 % size, cropped) of sample images; lowest similarities {check.min_similarity:.3f} "
-                      f"(features), {check.min_pixel_similarity:.3f} (thumbnails)"]
+                      f"(JPEG q70, 90 % size, cropped) of sample images; lowest similarities "
+                      f"{check.min_similarity:.3f} (features), {check.min_pixel_similarity:.3f} (thumbnails)"]
     if checkup.notes:
         lines += ["", "data:", *(f"  - {note}" for note in checkup.notes)]
     return "\n".join(lines)
