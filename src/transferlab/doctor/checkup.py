@@ -69,17 +69,11 @@ def check_splits(splits: DataSplits, base: Backbone, options: DoctorOptions = Do
                 if images is not None and len(images)}
         pool = _pool(sets, splits.classes)
         hashes, thumbs = fingerprints(pool.paths)
-        with threadpool_limits(1, user_api="blas"):  # small BLAS calls: threads only wait on busy cores
-            probabilities = out_of_fold_probabilities(pool, options.seed)
-            unusual = tuple(outliers(pool, outlier_scores(pool, options.seed)))
-            labels = () if probabilities is None else label_issues(pool, probabilities,
-                                                                    frozenset(f.paths[0] for f in unusual))
-            findings = {EXACT: tuple(exact_duplicates(pool, hashes)),
-                        NEAR: tuple(near_duplicates(pool, hashes, thumbs)), LABEL: tuple(labels), OUTLIER: unusual}
+        findings, labels_checked = _findings(pool, hashes, thumbs, options.seed)
         threshold = check_threshold(base, pool, thumbs, options.layer, pre, options.device, options.seed)
         facts = measure_facts(splits, options.seed)
     notes = fact_notes(facts, pre.input_size)
-    if probabilities is None:
+    if not labels_checked:
         notes.append("labels not checked: a class has fewer than 2 images, so no cross-validation exists")
     if threshold.caught < threshold.copies:
         notes.append(f"only {threshold.caught} of {threshold.copies} augmented copies of sample images are found as "
@@ -89,6 +83,19 @@ def check_splits(splits: DataSplits, base: Backbone, options: DoctorOptions = Do
                      all(s.from_cache for s in sets.values()))
     _warn_leaks(result)
     return result
+
+
+def _findings(pool: Pool, hashes: list[str], thumbs: np.ndarray, seed: int) -> tuple[dict, bool]:
+    """Every kind of finding, and whether the labels could be checked."""
+    with threadpool_limits(1, user_api="blas"):  # small BLAS calls: threads only wait on busy cores
+        probabilities = out_of_fold_probabilities(pool, seed)
+        unusual = tuple(outliers(pool, outlier_scores(pool, seed)))
+        # an outlier has no right class to suggest: it is reported once, as an outlier
+        labels = () if probabilities is None else label_issues(pool, probabilities,
+                                                                frozenset(f.paths[0] for f in unusual))
+        findings = {EXACT: tuple(exact_duplicates(pool, hashes)), NEAR: tuple(near_duplicates(pool, hashes, thumbs)),
+                    LABEL: tuple(labels), OUTLIER: unusual}
+    return findings, probabilities is not None
 
 
 def _pool(sets: dict[str, FeatureSet], classes: tuple[str, ...]) -> Pool:
