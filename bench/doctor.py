@@ -118,17 +118,19 @@ def known_pair(checkup) -> int | None:
 
 
 def measure(name: str, args, workdir: Path) -> dict:
+    from transferlab.backbones import BackboneChoice
     from transferlab.doctor import DoctorOptions, checkup
+    from transferlab.features import ExtractionOptions
 
     root = workdir / name
     copy_dataset(dataset_dir(name), root, args.limit)
     planted = plant(root, dataset_dir(args.other), args.seed)
     os.environ["TRANSFERLAB_CACHE"] = str(workdir / f"cache-{name}")
-    options = DoctorOptions(device=args.device, seed=args.seed)
+    options = DoctorOptions(seed=args.seed, extraction=ExtractionOptions(device=args.device))
     times = []
     for _ in range(2):  # cold, then warm
         start = time.perf_counter()
-        result = checkup(str(root), "efficientnet_lite0", "imagenet", options=options)
+        result = checkup(str(root), BackboneChoice("efficientnet_lite0", "imagenet"), options)
         times.append(time.perf_counter() - start)
     check = result.threshold_check
     return {"data": name, "images": sum(result.images.values()), "cold_s": times[0], "warm_s": times[1],

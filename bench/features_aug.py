@@ -82,7 +82,7 @@ def run_frozen_loop(config, workdir: Path, name: str, epochs: int) -> dict:
     from transferlab.models.classifier import Classifier
     from transferlab.models.heads import Head
     from transferlab.strategies.common import RunContext, make_backbone
-    from transferlab.strategies.endtoend import decode_split, train_on_images
+    from transferlab.strategies.endtoend import Phase, decode_split, train_on_images
 
     cold(workdir, name)
     start = time.perf_counter()
@@ -98,8 +98,8 @@ def run_frozen_loop(config, workdir: Path, name: str, epochs: int) -> dict:
     train = decode_split(ctx, splits.train, pre.resize_size, pre.interpolation)
     val = decode_split(ctx, splits.val, pre.resize_size, pre.interpolation)
     groups = [{"params": list(head.parameters()), "lr": config.lr or 1e-3, "name": "head"}]
-    history = train_on_images(ctx, Classifier(backbone, head), groups, train, val, epochs, "frozen-base",
-                              config.augment, "frozen")
+    history = train_on_images(ctx, Classifier(backbone, head), groups, train, val,
+                              Phase("frozen-base", epochs, config.augment, "frozen"))
     return {"val_acc": max(row["val_acc"] for row in history), "seconds": time.perf_counter() - start,
             "extract_seconds": None}
 
@@ -161,18 +161,23 @@ def main() -> None:
     parser.add_argument("--limit", type=int, help="images per class and split (smoke tests)")
     parser.add_argument("--json", help="also write the raw rows to this file")
     parser.add_argument("--no-write", action="store_true", help="print the table, leave BENCHMARKS.md")
-    args = parser.parse_args()
+    record(parser.parse_args(), measure_all, markdown, SECTION)
+
+
+def record(args: argparse.Namespace, measure, render, section: str) -> None:
+    """Measure in a temporary folder (tuned allocator, quiet logs), print the table, keep the rows
+    (`--json`) and replace `section` of BENCHMARKS.md unless `--no-write`."""
     from transferlab.cli._runtime import cli_logging, tune_allocator
 
     tune_allocator()
     with tempfile.TemporaryDirectory() as tmp, cli_logging(quiet=True):
-        rows = measure_all(args, Path(tmp))
-    text = markdown(rows, args)
+        rows = measure(args, Path(tmp))
+    text = render(rows, args)
     print(text)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
     if not args.no_write:
-        write_section(text, SECTION)
+        write_section(text, section)
 
 
 if __name__ == "__main__":

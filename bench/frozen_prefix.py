@@ -18,17 +18,15 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime
-import json
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-from features_aug import cold, subset  # noqa: E402
-from throughput import _machine, write_section  # noqa: E402
+from features_aug import cold, record, subset  # noqa: E402
+from throughput import _machine  # noqa: E402
 
 SECTION = "## Fine-tuning on the frozen prefix's cached maps"
 DATASETS = ROOT.parent / "shared" / "datasets"
@@ -106,18 +104,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, help="images per class and split (smoke tests)")
     parser.add_argument("--json", help="also write the raw rows to this file")
     parser.add_argument("--no-write", action="store_true", help="print the table, leave BENCHMARKS.md")
-    args = parser.parse_args()
-    from transferlab.cli._runtime import cli_logging, tune_allocator
-
-    tune_allocator()
-    with tempfile.TemporaryDirectory() as tmp, cli_logging(quiet=True):
-        rows = measure_all(args, Path(tmp))
-    text = markdown(rows, args)
-    print(text)
-    if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=2))
-    if not args.no_write:
-        write_section(text, SECTION)
+    record(parser.parse_args(), measure_all, markdown, SECTION)
 
 
 if __name__ == "__main__":

@@ -61,8 +61,8 @@ def worker(args: argparse.Namespace) -> None:
     from transferlab.backbones import create_backbone
     from transferlab.data.decode import decode_images
     from transferlab.data.scan import ImageSet
-    from transferlab.features import cached_features
-    from transferlab.features.extract import extract_features, extract_options
+    from transferlab.features import ExtractionOptions, cached_features
+    from transferlab.features.extract import extract_features
 
     paths = make_images(Path(args.data_dir), args.count, args.image_side)
     images = ImageSet(tuple(paths), tuple(i % 2 for i in range(len(paths))), CLASSES)
@@ -70,13 +70,12 @@ def worker(args: argparse.Namespace) -> None:
     pre = backbone.preprocessing
     before, start = _resident_bytes(), time.perf_counter()
     # torch.compile switches itself on from 20,000 images; its own memory would weigh on one row only
-    with extract_options(compile=args.compile):
-        if args.mode == "streaming":
-            features = cached_features(backbone, images, batch_size=args.batch_size, device="cpu",
-                                       root=Path(args.cache_dir)).features
-        else:
-            decoded, _ = decode_images(images.paths, pre.resize_size, pre.interpolation)
-            features = extract_features(backbone, decoded.images, None, pre, args.batch_size, "cpu")
+    options = ExtractionOptions(batch_size=args.batch_size, device="cpu", compile=args.compile)
+    if args.mode == "streaming":
+        features = cached_features(backbone, images, options=options, root=Path(args.cache_dir)).features
+    else:
+        decoded, _ = decode_images(images.paths, pre.resize_size, pre.interpolation)
+        features = extract_features(backbone, decoded.images, None, pre, options)
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
     print(json.dumps({"images": len(features), "before": before, "peak": peak, "features": features.nbytes,

@@ -111,13 +111,15 @@ def tl_extract(paths: list[str], labels: list[int], args) -> dict:
 
     from transferlab.backbones import create_backbone
     from transferlab.data.scan import ImageSet
-    from transferlab.features import cached_features
+    from transferlab.features import ExtractionOptions, cached_features
 
     backbone = create_backbone(BACKBONE, "imagenet", include_top=False)
     images = ImageSet(tuple(paths), tuple(labels), tuple(str(k) for k in range(max(labels) + 1)))
     with tempfile.TemporaryDirectory() as cold_cache:
         start = time.perf_counter()
-        feats = cached_features(backbone, images, batch_size=BATCH, device="cpu", root=Path(cold_cache))
+        options = ExtractionOptions(batch_size=BATCH, device="cpu", precision=args.precision,
+                                    compile=args.compile or False, engine=args.engine)
+        feats = cached_features(backbone, images, options=options, root=Path(cold_cache))
         seconds = time.perf_counter() - start
     np.save(args.features_out, feats.features)
     return {"seconds": seconds}
@@ -187,23 +189,25 @@ def tl_finetune(paths: list[str], labels: list[int], args) -> dict:
     import torch
 
     from transferlab.backbones import create_backbone
-    from transferlab.data import decode_images
+    from transferlab.data import DecodedDataset, decode_images
     from transferlab.data.augment import train_transform
-    from transferlab.engine.trainer import Trainer
+    from transferlab.engine.trainer import Trainer, TrainerOptions
     from transferlab.models.classifier import Classifier
     from transferlab.models.heads import Head
-    from transferlab.strategies.common import image_batches
+    from transferlab.engine.batches import image_batches
 
     backbone = create_backbone(BACKBONE, "imagenet", include_top=False)
     classifier = Classifier(backbone, Head(backbone.feature_dim, 2)).to(memory_format=torch.channels_last)
     pre = backbone.preprocessing
     optimizer = torch.optim.AdamW(classifier.parameters(), lr=1e-4)
-    trainer = Trainer(classifier, optimizer, torch.nn.CrossEntropyLoss(), torch.device("cpu"), bn_policy="train")
+    trainer = Trainer(classifier, optimizer, torch.nn.CrossEntropyLoss(), torch.device("cpu"),
+                      options=TrainerOptions(bn_policy="train"))
     start = time.perf_counter()
     decoded, _ = decode_images(paths, pre.resize_size, pre.interpolation)
     label_of = dict(zip(paths, labels))
-    batches = image_batches(decoded.images, [label_of[p] for p in decoded.paths],
-                            train_transform(pre, TIMM_LIKE_AUGMENT), BATCH, seed=0, workers=args.workers)
+    dataset = DecodedDataset(decoded.images, [label_of[p] for p in decoded.paths],
+                             train_transform(pre, TIMM_LIKE_AUGMENT))
+    batches = image_batches(dataset, BATCH, seed=0, workers=args.workers)
     trainer.train_epoch(batches(0), 0)
     seen = (len(decoded.paths) // BATCH) * BATCH
     return {"seconds": time.perf_counter() - start, "images": seen}
@@ -219,13 +223,7 @@ def worker(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     paths, labels = image_list(args.data, args.limit)
     run = globals()[args.worker]
-    if args.worker == "tl_extract":
-        from transferlab.features.extract import extract_options
-
-        with extract_options(precision=args.precision, compile=args.compile or False, engine=args.engine):
-            result = run(paths, labels, args)
-    else:
-        result = run(paths, labels, args)
+    result = run(paths, labels, args)
     result.setdefault("images", len(paths))
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(result))

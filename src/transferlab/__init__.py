@@ -1,11 +1,11 @@
 """transferlab: image classification with CNNs and transfer learning."""
 
-from .backbones import Backbone, Preprocessing, create_backbone, list_backbones
+from .backbones import Backbone, BackboneChoice, Preprocessing, create_backbone, list_backbones
 from .errors import BadImageError, DataError, TransferlabError, UnknownNameError, WeightsError
 
 __version__ = "0.1.0"
 
-_VERBS = ("train", "evaluate", "predict", "extract", "export")
+_VERBS = ("train", "evaluate", "predict", "extract", "export", "load", "Model")
 
 
 def __getattr__(name: str):
@@ -19,6 +19,7 @@ def __getattr__(name: str):
 
 __all__ = [
     "Backbone",
+    "BackboneChoice",
     "BadImageError",
     "DataError",
     "Preprocessing",
@@ -30,6 +31,8 @@ __all__ = [
     "export",
     "extract",
     "list_backbones",
+    "load",
+    "Model",
     "predict",
     "train",
 ]

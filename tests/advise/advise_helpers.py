@@ -14,7 +14,7 @@ def slow_machine(monkeypatch):
     from transferlab.advise.cost import Throughput
 
     def set_costs(decode=0.002, augment=0.001, forward=0.004, train_step=10.0):
-        def fixed(backbone, images, decode_seconds, device="auto", batch=32):
+        def fixed(backbone, images, decode_seconds, options=None, batch=32):
             return Throughput("cpu", decode=decode, augment=augment, forward=forward)
 
         monkeypatch.setattr(core, "measure_throughput", fixed)

@@ -11,11 +11,16 @@ from advise_helpers import slow_machine  # noqa: F401  (fixture)
 
 from transferlab.advise import AdviseOptions, advise
 from transferlab.advise.text import format_advice, train_command
+from transferlab.backbones import BackboneChoice
 from transferlab.errors import DataError
+from transferlab.features import ExtractionOptions
+
+CPU = ExtractionOptions(device="cpu")
 
 
 def _advise(data, weights, **options):
-    return advise(str(data), "tiny_cnn", weights, 32, AdviseOptions(device="cpu", views=1, now=fixed_now, **options))
+    return advise(str(data), BackboneChoice("tiny_cnn", weights, 32),
+                  AdviseOptions(views=1, now=fixed_now, extraction=CPU, **options))
 
 
 def test_advice_measures_compares_and_recommends(split_folder, tiny_weights):
@@ -83,7 +88,7 @@ def test_unusable_data_is_still_a_one_line_error(tmp_path, tiny_weights):
 
 
 def test_no_pretrained_weights_means_training_from_scratch(split_folder):
-    advice = advise(str(split_folder), "tiny_cnn", "none", 32, AdviseOptions(device="cpu"))
+    advice = advise(str(split_folder), BackboneChoice("tiny_cnn", "none", 32), AdviseOptions(extraction=CPU))
     assert advice.plan.strategy == "scratch" and advice.sweep is None
     assert "nothing pretrained" in advice.reasons[0]
 

@@ -10,6 +10,7 @@ from torch import nn
 
 from transferlab.advise.decide import BN_KL_SIMILAR, HEAD_CONFIDENCE_SIMILAR
 from transferlab.advise.similarity import _bn_signals, _Moments, measure_similarity
+from transferlab.backbones import BackboneChoice
 from transferlab.data.decode import resize_shorter
 
 PHOTOS = ("chelsea", "coffee", "astronaut", "rocket")
@@ -47,7 +48,7 @@ def test_bn_signals_are_zero_for_matching_statistics_and_grow_with_a_shift():
 
 
 def test_signals_are_none_without_imagenet_weights():
-    result = measure_similarity("tiny_cnn", "none", [torch.zeros(3, 32, 32, dtype=torch.uint8)])
+    result = measure_similarity(BackboneChoice("tiny_cnn", "none"), [torch.zeros(3, 32, 32, dtype=torch.uint8)])
     assert result.sample == 0 and result.head_confidence is None and result.bn_kl is None
 
 
@@ -56,8 +57,8 @@ def test_photos_look_like_imagenet_and_textures_do_not():
     from skimage import data
 
     photos = [_uint8(getattr(data, name)()) for name in PHOTOS]
-    like = measure_similarity("efficientnet_lite0", "imagenet", photos, device="cpu")
-    unlike = measure_similarity("efficientnet_lite0", "imagenet", _textures(4), device="cpu")
+    like = measure_similarity(BackboneChoice(), photos, device="cpu")
+    unlike = measure_similarity(BackboneChoice(), _textures(4), device="cpu")
     assert like.sample == unlike.sample == 4 and like.bn_layers == 49
     assert like.head_confidence > HEAD_CONFIDENCE_SIMILAR > unlike.head_confidence  # the thresholds advise uses
     assert like.head_entropy < unlike.head_entropy

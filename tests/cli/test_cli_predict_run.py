@@ -45,3 +45,15 @@ def test_predict_a_run_without_images_is_one_clear_error(linear_run, capsys):
     assert main(["predict", str(linear_run)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("transferlab: error: ") and "give the images" in err[-1]
+
+
+def test_predict_and_evaluate_record_the_test_time_augmentation(linear_run, image_folder, capsys):
+    image = str(image_folder / "red" / "red_0.png")
+    assert main(["predict", str(linear_run), image, "--tta", "flip", "--json", "--quiet"]) == 0
+    flipped = json.loads(capsys.readouterr().out)
+    assert main(["predict", str(linear_run), image, "--json", "--quiet"]) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert flipped["tta"] == "flip" and plain["tta"] == "none"
+    assert flipped["results"][0]["predictions"][0]["label"] == "red"
+    assert main(["evaluate", str(linear_run), str(image_folder), "--tta", "crops", "--json", "--quiet"]) == 0
+    assert json.loads(capsys.readouterr().out)["tta"] == "crops"

@@ -162,3 +162,22 @@ def test_preview_rows_are_seeded_and_leave_the_global_rng_alone():
     assert all(torch.equal(a, b) for ra, rb in zip(rows, again) for a, b in zip(ra, rb))
     other = preview_views(images, PRE, "heavy", views=4, seed=6)
     assert not torch.equal(rows[0][1], other[0][1])
+
+
+@pytest.mark.parametrize("spec", ["[trivial_augment]", "[{op: randaugment, ops: 3, magnitude: 15}]", "trivial"])
+def test_the_recipes_augmentations_change_images_reproducibly_and_show_in_the_preview(spec):
+    image = torch.randint(0, 256, (3, 40, 40), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    transform = train_transform(PRE, spec)
+    torch.manual_seed(3)
+    first = torch.stack([transform(image) for _ in range(6)])
+    torch.manual_seed(3)
+    again = torch.stack([transform(image) for _ in range(6)])
+    assert first.shape == (6, 3, 32, 32) and torch.equal(first, again)
+    assert len({tuple(view.flatten()[:64].tolist()) for view in first}) > 1
+    rows = preview_views([image], PRE, spec, views=3, seed=2)
+    assert len(rows) == 1 and len(rows[0]) == 1 + 3  # the original, then the views
+
+
+def test_randaugment_refuses_a_magnitude_out_of_range():
+    with pytest.raises(AugmentSpecError, match="magnitude"):
+        resolve_augment("[{op: randaugment, magnitude: 40}]")

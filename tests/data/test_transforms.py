@@ -84,3 +84,24 @@ def test_unknown_preset_names_the_valid_ones():
     with pytest.raises(UnknownNameError, match="augmentation preset 'lite'") as info:
         train_transform(PRE, "lite")
     assert all(name in str(info.value) for name in PRESETS)
+
+
+def test_tta_views_are_the_eval_crop_its_mirror_and_the_corner_crops():
+    from transferlab.data.transforms import eval_transform, tta_views
+
+    pre = PRE
+    image = torch.randint(0, 256, (3, pre.resize_size, pre.resize_size + 12), dtype=torch.uint8,
+                          generator=torch.Generator().manual_seed(0))
+    centre = eval_transform(pre)(image)
+    assert torch.equal(tta_views(pre, "none")(image), centre[None])
+    flip = tta_views(pre, "flip")(image)
+    assert flip.shape == (2, 3, 32, 32) and torch.equal(flip[1], centre.flip(-1))
+    crops = tta_views(pre, "crops")(image)
+    assert crops.shape == (6, 3, 32, 32) and not torch.equal(crops[2], crops[3])
+
+
+def test_an_unknown_tta_mode_lists_the_known_ones():
+    from transferlab.data.transforms import tta_views
+
+    with pytest.raises(UnknownNameError, match="flip"):
+        tta_views(PRE, "flips")

@@ -25,9 +25,9 @@ from safetensors.torch import load_file, save_file
 
 from transferlab.backbones import create_backbone
 from transferlab.data.scan import scan_class_folders
+from transferlab.engine.batches import GlobalBatches
 from transferlab.engine.distributed import World, shard_batches
-from transferlab.features import cached_features
-from transferlab.strategies.common import GlobalBatches
+from transferlab.features import ExtractionOptions, cached_features
 
 HERE = Path(__file__).resolve().parent
 TIMEOUT = 300  # seconds for one launch: three interpreters importing torch on 2 cores
@@ -118,7 +118,8 @@ def _finished(proc: subprocess.Popen) -> str:
 def test_sharded_extraction_equals_one_process_and_fills_one_cache_entry(data, weights, tmp_path):
     images, _ = scan_class_folders(data / "train")
     base = create_backbone("tiny_cnn", weights, include_top=False, input_size=32)
-    alone = cached_features(base, images, None, batch_size=4, device="cpu", root=tmp_path / "alone")
+    alone = cached_features(base, images, options=ExtractionOptions(batch_size=4, device="cpu"),
+                            root=tmp_path / "alone")
     cache = tmp_path / "shared"
     for attempt in ("cold", "warm"):
         _finished(_torchrun(str(HERE / "ddp_features.py"), str(data / "train"), weights, str(cache),

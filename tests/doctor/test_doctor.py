@@ -10,12 +10,14 @@ import pytest
 from conftest import write_image
 from PIL import Image
 
+from transferlab.backbones import BackboneChoice
 from transferlab.doctor import EXACT, LABEL, NEAR, OUTLIER, DoctorOptions, checkup, clean_rows, write_clean
 from transferlab.doctor.duplicates import exact_duplicates, is_near, near_duplicates
 from transferlab.doctor.labels import label_issues
 from transferlab.doctor.outliers import outlier_scores, outliers
 from transferlab.doctor.pool import Pool
 from transferlab.data import load_splits
+from transferlab.features import ExtractionOptions
 
 COLOURS = {"red": (220, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 220)}
 
@@ -31,7 +33,8 @@ def planted(split_folder):
 
 
 def _check(folder, tiny_weights):
-    return checkup(str(folder), "tiny_cnn", tiny_weights, input_size=32, options=DoctorOptions(device="cpu"))
+    return checkup(str(folder), BackboneChoice("tiny_cnn", tiny_weights, 32),
+                   DoctorOptions(extraction=ExtractionOptions(device="cpu")))
 
 
 def test_planted_faults_are_found_and_the_leak_is_loud(planted, tiny_weights, caplog):

@@ -9,7 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from transferlab.engine.checkpoint import load_training_state, load_weights, save_training_state, save_weights
+from transferlab.engine.checkpoint import load_training_state, save_training_state
+from transferlab.models.storage import load_weights, save_weights
 from transferlab.errors import TransferlabError
 
 

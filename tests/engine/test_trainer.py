@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from transferlab.engine.schedule import lr_multiplier
-from transferlab.engine.trainer import Trainer, TrainingDiverged
+from transferlab.engine.trainer import Trainer, TrainerOptions, TrainingDiverged
 from transferlab.errors import TransferlabError
 
 CPU = torch.device("cpu")
@@ -25,9 +25,10 @@ def _batches(inputs: torch.Tensor, labels: torch.Tensor, size: int = 16):
     return [(inputs[i : i + size], labels[i : i + size]) for i in range(0, len(labels), size)]
 
 
-def _trainer(model: nn.Module, lr: float = 0.1, optimizer: str = "adam", **kwargs) -> Trainer:
+def _trainer(model: nn.Module, lr: float = 0.1, optimizer: str = "adam", callbacks=(), **options) -> Trainer:
     opt_class = torch.optim.Adam if optimizer == "adam" else torch.optim.SGD
-    return Trainer(model, opt_class(model.parameters(), lr=lr), nn.CrossEntropyLoss(), CPU, **kwargs)
+    return Trainer(model, opt_class(model.parameters(), lr=lr), nn.CrossEntropyLoss(), CPU, callbacks=callbacks,
+                   options=TrainerOptions(**options))
 
 
 def _zero_linear() -> nn.Linear:

@@ -1,10 +1,12 @@
 """The fast extraction paths give the same features as the plain per-image path.
 
 Batched eval crop/normalise, the prefetching thread, padding for compiled shapes, precision
-choice and the `extract_options` scope; augmented views stay reproducible.
+choice and the explicit `ExtractionOptions`; augmented views stay reproducible.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -17,7 +19,7 @@ from transferlab.data.augment import train_transform
 from transferlab.data.transforms import eval_batch
 from transferlab.errors import UnknownNameError
 from transferlab.features import extract
-from transferlab.features.extract import compute_dtype, extract_features, extract_options
+from transferlab.features.extract import ExtractionOptions, compute_dtype, extract_features
 
 
 def _backbone():
@@ -37,8 +39,11 @@ def _images(count: int = 11) -> list[torch.Tensor]:
     return images
 
 
-def _cpu(**kwargs) -> np.ndarray:
-    return extract_features(_backbone(), _images(), batch_size=4, device="cpu", precision="fp32", **kwargs)
+CPU = ExtractionOptions(batch_size=4, device="cpu", precision="fp32")
+
+
+def _cpu(transform=None, **options) -> np.ndarray:
+    return extract_features(_backbone(), _images(), options=replace(CPU, **options), transform=transform)
 
 
 def test_eval_batch_equals_the_per_image_transform():
@@ -53,7 +58,7 @@ def test_batched_prefetched_path_equals_per_image_transforms():
     plain = _cpu(transform=eval_transform(_backbone().preprocessing))
     assert fast.shape == (11, 32) and fast.dtype == np.float32
     np.testing.assert_array_equal(fast, plain)
-    single = extract_features(_backbone(), _images(), batch_size=64, device="cpu", precision="fp32")
+    single = extract_features(_backbone(), _images(), options=replace(CPU, batch_size=64))
     np.testing.assert_allclose(fast, single, rtol=1e-5, atol=1e-6)  # batch size changes nothing
 
 
@@ -61,7 +66,7 @@ def test_augmented_views_are_reproducible_through_the_prefetch_thread():
     def view(seed: int) -> np.ndarray:
         backbone = _backbone()  # seeds torch itself: build it before seeding the view
         torch.manual_seed(seed)
-        return extract_features(backbone, _images(), batch_size=4, device="cpu", precision="fp32",
+        return extract_features(backbone, _images(), options=CPU,
                                 transform=train_transform(backbone.preprocessing, "heavy"))
 
     np.testing.assert_array_equal(view(3), view(3))
@@ -94,17 +99,16 @@ def test_compile_is_automatic_only_for_large_extractions(monkeypatch):
     monkeypatch.setattr(extract, "COMPILE_MIN_IMAGES", 10)
     _cpu()
     assert calls == [1]
-    with extract_options(compile=False):
-        _cpu()
+    _cpu(compile=False)
     assert calls == [1]
     # an inner layer is tapped with hooks: never compiled
-    extract_features(_backbone(), _images(), layer="stage1", device="cpu", compile=True)
+    extract_features(_backbone(), _images(), layer="stage1", options=ExtractionOptions(device="cpu", compile=True))
     assert calls == [1]
 
 
 def test_bf16_features_are_close_to_fp32():
     fp32 = _cpu()
-    bf16 = extract_features(_backbone(), _images(), batch_size=4, device="cpu", precision="bf16")
+    bf16 = _cpu(precision="bf16")
     assert bf16.dtype == np.float32
     cosine = (fp32 * bf16).sum(1) / (np.linalg.norm(fp32, axis=1) * np.linalg.norm(bf16, axis=1))
     assert cosine.min() > 0.999
@@ -124,18 +128,16 @@ def test_precision_choice(monkeypatch):
         compute_dtype("fp16", cpu)
 
 
-def test_extract_options_scope_and_restore(monkeypatch):
+def test_precision_is_the_options_and_is_checked(monkeypatch):
     seen = []
     monkeypatch.setattr(extract, "compute_dtype", lambda precision, device: seen.append(precision) or torch.float32)
-    with extract_options(precision="bf16"):
-        extract_features(_backbone(), _images(2), device="cpu")
-        extract_features(_backbone(), _images(2), device="cpu", precision="fp32")  # an explicit argument wins
-    extract_features(_backbone(), _images(2), device="cpu")
+    extract_features(_backbone(), _images(2), options=ExtractionOptions(device="cpu", precision="bf16"))
+    extract_features(_backbone(), _images(2), options=ExtractionOptions(device="cpu", precision="fp32"))
+    extract_features(_backbone(), _images(2), options=ExtractionOptions(device="cpu"))
     assert seen == ["bf16", "fp32", "auto"]
     with pytest.raises(UnknownNameError):
-        with extract_options(precision="half"):
-            pass
+        ExtractionOptions(precision="half")
 
 
 def test_empty_input():
-    assert extract_features(_backbone(), [], device="cpu").shape == (0, 0)
+    assert extract_features(_backbone(), [], options=ExtractionOptions(device="cpu")).shape == (0, 0)

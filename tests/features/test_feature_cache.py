@@ -11,7 +11,9 @@ from conftest import write_image
 
 from transferlab.backbones import create_backbone
 from transferlab.data.scan import scan_class_folders
-from transferlab.features import cached_features, feature_key
+from transferlab.features import AugmentedView, ExtractionOptions, cached_features, feature_key
+
+CPU = ExtractionOptions(device="cpu")
 
 
 def _backbone(seed: int = 0):
@@ -29,8 +31,8 @@ def _entries(tmp_path) -> list:
 
 def test_second_call_is_a_hit_with_identical_features(image_folder, tmp_path):
     backbone, images = _backbone(), _images(image_folder)
-    first = cached_features(backbone, images, device="cpu")
-    second = cached_features(_backbone(), images, device="cpu")  # a new object with equal weights
+    first = cached_features(backbone, images, options=CPU)
+    second = cached_features(_backbone(), images, options=CPU)  # a new object with equal weights
     assert not first.from_cache and second.from_cache
     assert first.features.shape == (24, 32) and first.features.dtype == np.float32
     np.testing.assert_array_equal(first.features, second.features)
@@ -41,11 +43,11 @@ def test_second_call_is_a_hit_with_identical_features(image_folder, tmp_path):
 
 def test_rewritten_image_is_a_miss(image_folder):
     backbone, images = _backbone(), _images(image_folder)
-    first = cached_features(backbone, images, device="cpu")
+    first = cached_features(backbone, images, options=CPU)
     changed = image_folder / "red" / "red_0.png"
     write_image(changed, (30, 220, 30), size=28, seed=99)  # other bytes, other size
     os.utime(changed, ns=(1, 1))  # and another mtime, whatever the clock's resolution
-    second = cached_features(backbone, images, device="cpu")
+    second = cached_features(backbone, images, options=CPU)
     assert not second.from_cache
     index = images.paths.index(str(changed))
     assert not np.allclose(first.features[index], second.features[index])
@@ -54,24 +56,24 @@ def test_rewritten_image_is_a_miss(image_folder):
 
 def test_touched_image_with_same_bytes_is_a_miss(image_folder):
     backbone, images = _backbone(), _images(image_folder)
-    cached_features(backbone, images, device="cpu")
+    cached_features(backbone, images, options=CPU)
     os.utime(images.paths[3], ns=(10**9, 10**9))
-    assert not cached_features(backbone, images, device="cpu").from_cache
+    assert not cached_features(backbone, images, options=CPU).from_cache
 
 
 def test_added_image_is_a_miss(image_folder):
     backbone = _backbone()
-    cached_features(backbone, _images(image_folder), device="cpu")
+    cached_features(backbone, _images(image_folder), options=CPU)
     write_image(image_folder / "blue" / "extra.png", (30, 30, 220), seed=50)
-    result = cached_features(backbone, _images(image_folder), device="cpu")
+    result = cached_features(backbone, _images(image_folder), options=CPU)
     assert not result.from_cache and len(result.paths) == 25
 
 
 @pytest.mark.parametrize("change", ["layer", "input_size", "weights", "augment_view"])
 def test_anything_that_changes_the_features_is_a_miss(image_folder, tmp_path, change):
     backbone, images = _backbone(), _images(image_folder)
-    base = cached_features(backbone, images, device="cpu")
-    kwargs = {"device": "cpu"}
+    base = cached_features(backbone, images, options=CPU)
+    kwargs = {"options": CPU}
     if change == "layer":
         kwargs["layer"] = "stage1"
     elif change == "input_size":
@@ -79,7 +81,7 @@ def test_anything_that_changes_the_features_is_a_miss(image_folder, tmp_path, ch
     elif change == "weights":
         backbone = _backbone(seed=1)
     else:
-        kwargs.update(augment="light", view=1)
+        kwargs["view"] = AugmentedView("light", 1)
     other = cached_features(backbone, images, **kwargs)
     assert not other.from_cache and len(_entries(tmp_path)) == 2
     assert other.features.shape[1] == (16 if change == "layer" else 32)
@@ -96,22 +98,22 @@ def test_weights_from_a_file_change_the_key(image_folder, tmp_path):
     save_file({k: v.contiguous() for k, v in create_backbone("tiny_cnn", "none").body.state_dict().items()}, str(path))
     from_file = create_backbone("tiny_cnn", str(path), include_top=False, input_size=32)
     assert from_file.weights_id.startswith("file:tiny.safetensors:")
-    assert feature_key(backbone, None, backbone.preprocessing, images) != feature_key(
-        from_file, None, from_file.preprocessing, images
+    assert feature_key(backbone, None, backbone.preprocessing, images, CPU) != feature_key(
+        from_file, None, from_file.preprocessing, images, CPU
     )
 
 
 @pytest.mark.parametrize("damage", ["truncate", "garbage"])
 def test_corrupt_entry_is_rebuilt_not_used(image_folder, tmp_path, damage):
     backbone, images = _backbone(), _images(image_folder)
-    first = cached_features(backbone, images, device="cpu")
+    first = cached_features(backbone, images, options=CPU)
     (entry,) = _entries(tmp_path)
     data = entry.read_bytes()
     entry.write_bytes(data[: len(data) // 2] if damage == "truncate" else b"\x08" + b"\x00" * 7 + b"{}")
-    rebuilt = cached_features(backbone, images, device="cpu")
+    rebuilt = cached_features(backbone, images, options=CPU)
     assert not rebuilt.from_cache
     np.testing.assert_array_equal(first.features, rebuilt.features)
-    again = cached_features(backbone, images, device="cpu")
+    again = cached_features(backbone, images, options=CPU)
     assert again.from_cache  # the rebuilt entry is whole again
     np.testing.assert_array_equal(first.features, again.features)
 
@@ -120,17 +122,17 @@ def test_unreadable_image_is_skipped_and_reported(image_folder):
     bad = image_folder / "red" / "broken.png"
     bad.write_bytes(b"not a png")
     images = _images(image_folder)
-    result = cached_features(_backbone(), images, device="cpu")
+    result = cached_features(_backbone(), images, options=CPU)
     assert str(bad) not in result.paths and len(result.paths) == len(result.labels) == 24
     assert [s.path for s in result.skipped] == [str(bad)]
-    cached = cached_features(_backbone(), images, device="cpu")
+    cached = cached_features(_backbone(), images, options=CPU)
     assert cached.from_cache and [s.path for s in cached.skipped] == [str(bad)]
 
 
 def test_extraction_leaves_the_backbone_trainable(image_folder):
     # Fine-tuning trains the very backbone whose features were just extracted and cached.
     backbone, images = _backbone(), _images(image_folder)
-    cached_features(backbone, images, device="cpu")
+    cached_features(backbone, images, options=CPU)
     for param in backbone.parameters():
         param.requires_grad_(True)
     backbone.train()

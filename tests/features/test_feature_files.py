@@ -9,7 +9,9 @@ import pytest
 from safetensors import safe_open
 from safetensors.torch import load_file
 
+from transferlab.backbones import BackboneChoice
 from transferlab.errors import TransferlabError
+from transferlab.features import ExtractionOptions
 from transferlab.features.cache import FeatureSet
 from transferlab.features.export import SplitFeatures, all_split_features, write_feature_file
 
@@ -59,7 +61,8 @@ def test_other_suffix_is_refused_and_nothing_written(tmp_path):
 
 
 def test_all_split_features_follow_the_folder_splits(split_folder):
-    sets = all_split_features(str(split_folder), "tiny_cnn", "none", None, 32, device="cpu")
+    sets = all_split_features(str(split_folder), BackboneChoice("tiny_cnn", "none", 32), None,
+                              ExtractionOptions(device="cpu"))
     assert [s.split for s in sets] == ["train", "val"]
     assert [len(s.features.labels) for s in sets] == [30, 12]
     assert sets[0].classes == ("blue", "green", "red") and sets[0].features.features.shape == (30, 32)

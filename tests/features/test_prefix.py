@@ -13,12 +13,13 @@ from transferlab.data import load_splits
 from transferlab.data.augment import train_transform
 from transferlab.data.decode import decode_images
 from transferlab.data.transforms import eval_batch
+from transferlab.features import ExtractionOptions
 from transferlab.features import prefix as prefix_module
 from transferlab.features.prefix import cached_prefix_maps
 from transferlab.models.freezing import freeze_except, trainable_groups
 from transferlab.models.split import split_backbone
 
-CPU = torch.device("cpu")
+CPU = ExtractionOptions(device="cpu", engine="torch")
 
 
 def _setup(folder):
@@ -31,7 +32,7 @@ def _setup(folder):
 
 def test_clean_maps_are_the_prefix_output_and_come_from_the_cache_the_second_time(split_folder, monkeypatch):
     backbone, split, images, decoded = _setup(split_folder)
-    maps = cached_prefix_maps(backbone, split, images, decoded, None, None, CPU, "torch")
+    maps = cached_prefix_maps(backbone, split, images, decoded, None, None, CPU)
     assert maps.dtype == np.float16 and len(maps) == len(decoded.images)
     with torch.no_grad():
         expected = split.prefix.eval()(eval_batch(decoded.images, backbone.preprocessing))
@@ -41,17 +42,17 @@ def test_clean_maps_are_the_prefix_output_and_come_from_the_cache_the_second_tim
         raise AssertionError("the prefix ran again on an unchanged split")
 
     monkeypatch.setattr(prefix_module, "_run_prefix", refuse)
-    again = cached_prefix_maps(backbone, split, images, decoded, None, None, CPU, "torch")
+    again = cached_prefix_maps(backbone, split, images, decoded, None, None, CPU)
     np.testing.assert_array_equal(again, maps)
 
 
 def test_a_changed_file_recomputes_the_maps(split_folder):
     backbone, split, images, decoded = _setup(split_folder)
-    before = np.array(cached_prefix_maps(backbone, split, images, decoded, None, None, CPU, "torch"))
+    before = np.array(cached_prefix_maps(backbone, split, images, decoded, None, None, CPU))
     write_image(Path(images.paths[0]), (255, 255, 0), seed=7)
     images = load_splits(str(split_folder)).train
     decoded, _ = decode_images(images.paths, backbone.preprocessing.resize_size, backbone.preprocessing.interpolation)
-    after = cached_prefix_maps(backbone, split, images, decoded, None, None, CPU, "torch")
+    after = cached_prefix_maps(backbone, split, images, decoded, None, None, CPU)
     assert not np.array_equal(before[0], after[0])
     np.testing.assert_array_equal(before[1:], after[1:])
 
@@ -62,10 +63,10 @@ def test_views_are_reproducible_differ_from_each_other_and_leave_the_global_rng_
     transform = train_transform(backbone.preprocessing, "medium")
     torch.manual_seed(123)
     state = torch.random.get_rng_state()
-    first = np.array(cached_prefix_maps(backbone, split, images, decoded, ("medium", 0, 5), transform, CPU, "torch"))
+    first = np.array(cached_prefix_maps(backbone, split, images, decoded, ("medium", 0, 5), transform, CPU))
     assert torch.equal(torch.random.get_rng_state(), state)
-    second = cached_prefix_maps(backbone, split, images, decoded, ("medium", 1, 5), transform, CPU, "torch")
+    second = cached_prefix_maps(backbone, split, images, decoded, ("medium", 1, 5), transform, CPU)
     assert not np.array_equal(first, second)
     monkeypatch.setenv("TRANSFERLAB_CACHE", str(tmp_path / "cold"))
-    redrawn = cached_prefix_maps(backbone, split, images, decoded, ("medium", 0, 5), transform, CPU, "torch")
+    redrawn = cached_prefix_maps(backbone, split, images, decoded, ("medium", 0, 5), transform, CPU)
     np.testing.assert_array_equal(redrawn, first)

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from transferlab.backbones import create_backbone
-from transferlab.engine.trainer import Trainer
+from transferlab.engine.trainer import Trainer, TrainerOptions
 from transferlab.errors import TransferlabError
 from transferlab.models.freezing import apply_bn_policy, freeze_except, stage_groups, trainable_groups
 
@@ -97,7 +97,8 @@ def test_trainer_applies_the_bn_policy_each_epoch(policy, changes):
     model = _Pooled(backbone)
     before = backbone.body.stage2[1].running_mean.clone()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
-    trainer = Trainer(model, optimizer, nn.CrossEntropyLoss(), torch.device("cpu"), bn_policy=policy)
+    trainer = Trainer(model, optimizer, nn.CrossEntropyLoss(), torch.device("cpu"),
+                      options=TrainerOptions(bn_policy=policy))
     batch = (torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 0, 1]))
     trainer.fit(lambda epoch: [batch], [batch], epochs=1)
     assert (not torch.equal(before, backbone.body.stage2[1].running_mean)) == changes

@@ -19,10 +19,12 @@ from safetensors.torch import load_file, save_file
 from transferlab.backbones import create_backbone
 from transferlab.cli.main import main
 from transferlab.data.scan import scan_class_folders
-from transferlab.engine.checkpoint import DIGEST_KEY, load_weights
+from transferlab.models.storage import DIGEST_KEY, load_weights
 from transferlab.errors import TransferlabError
-from transferlab.features import cached_features
+from transferlab.features import ExtractionOptions, cached_features
 from transferlab.models.heads import Head
+
+CPU = ExtractionOptions(device="cpu")
 
 TINY = ["--backbone", "tiny_cnn", "--weights", "none", "--input-size", "32", "--device", "cpu"]
 
@@ -85,7 +87,7 @@ def _entry(tmp_path):
 def test_damaged_cache_entry_is_rebuilt_never_used(image_folder, tmp_path, damage, caplog):
     backbone = create_backbone("tiny_cnn", "none", include_top=False, input_size=32)
     images = scan_class_folders(image_folder)[0]
-    first = cached_features(backbone, images, device="cpu")
+    first = cached_features(backbone, images, options=CPU)
     entry = _entry(tmp_path)
     if damage == "flipped-bit":
         flip_data_byte(entry)
@@ -99,11 +101,11 @@ def test_damaged_cache_entry_is_rebuilt_never_used(image_folder, tmp_path, damag
             del meta[DIGEST_KEY]
         save_file(tensors, str(entry), metadata=meta)
 
-    again = cached_features(backbone, images, device="cpu")
+    again = cached_features(backbone, images, options=CPU)
     assert not again.from_cache and "rebuilding" in caplog.text
     np.testing.assert_array_equal(again.features, first.features)
     assert again.paths == first.paths
-    assert cached_features(backbone, images, device="cpu").from_cache  # the rebuilt entry is whole
+    assert cached_features(backbone, images, options=CPU).from_cache  # the rebuilt entry is whole
 
 
 # --- a run's model and checkpoints ----------------------------------------------------------------

@@ -26,7 +26,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from transferlab.cli.main import main
-from transferlab.engine.checkpoint import load_checked
+from transferlab.models.storage import load_checked
 
 TINY = ["--backbone", "tiny_cnn", "--weights", "none", "--input-size", "32", "--device", "cpu", "--seed", "3"]
 ARGS = {

@@ -21,8 +21,10 @@ from PIL import Image
 
 from transferlab.backbones import create_backbone
 from transferlab.data.scan import ImageSet, scan_class_folders
-from transferlab.engine.checkpoint import load_checked
-from transferlab.features import cached_features
+from transferlab.features import ExtractionOptions, cached_features
+from transferlab.models.storage import load_checked
+
+CPU = ExtractionOptions(device="cpu")
 
 
 def _backbone(name: str = "tiny_cnn", seed: int = 0):
@@ -40,10 +42,10 @@ def _entries(root) -> set[str]:
 
 def test_removed_image_is_a_miss_and_the_rest_is_unchanged(image_folder):
     backbone = _backbone()
-    first = cached_features(backbone, _images(image_folder), device="cpu")
+    first = cached_features(backbone, _images(image_folder), options=CPU)
     gone = image_folder / "blue" / "blue_3.png"
     gone.unlink()
-    second = cached_features(backbone, _images(image_folder), device="cpu")
+    second = cached_features(backbone, _images(image_folder), options=CPU)
     assert not second.from_cache and str(gone) not in second.paths and len(second.paths) == 23
     kept = [first.paths.index(p) for p in second.paths]
     np.testing.assert_allclose(second.features, first.features[kept], atol=1e-6)
@@ -56,7 +58,7 @@ def test_file_swapped_for_a_copy_with_the_same_size_and_mtime_is_a_miss(tmp_path
         for i in range(3):
             Image.new("RGB", (24, 24), colour).save(_mkdir(root / label) / f"{i}.bmp")
     backbone, target = _backbone(), root / "red" / "0.bmp"
-    first = cached_features(backbone, _images(root), device="cpu")
+    first = cached_features(backbone, _images(root), options=CPU)
     impostor = tmp_path / "impostor.bmp"
     Image.new("RGB", (24, 24), (30, 220, 30)).save(impostor)
     stat = target.stat()
@@ -65,7 +67,7 @@ def test_file_swapped_for_a_copy_with_the_same_size_and_mtime_is_a_miss(tmp_path
     os.replace(impostor, target)
     assert (target.stat().st_size, target.stat().st_mtime_ns) == (stat.st_size, stat.st_mtime_ns)
 
-    second = cached_features(backbone, _images(root), device="cpu")
+    second = cached_features(backbone, _images(root), options=CPU)
     assert not second.from_cache
     index = second.paths.index(str(target))
     assert not np.allclose(second.features[index], first.features[index])
@@ -79,9 +81,9 @@ def _mkdir(path):
 @pytest.mark.parametrize("change", ["backbone", "normalisation", "interpolation", "crop"])
 def test_backbone_and_preprocessing_changes_are_misses(image_folder, tmp_path, change):
     backbone, images = _backbone(), _images(image_folder)
-    base = cached_features(backbone, images, device="cpu")
+    base = cached_features(backbone, images, options=CPU)
     pre = backbone.preprocessing
-    kwargs = {"device": "cpu"}
+    kwargs = {"options": CPU}
     if change == "backbone":
         backbone = _backbone("mobilenet_v3_small")
     elif change == "normalisation":
@@ -101,25 +103,26 @@ def test_backbone_and_preprocessing_changes_are_misses(image_folder, tmp_path, c
 def test_a_changed_val_image_leaves_the_train_entry_alone(split_folder, tmp_path):
     backbone = _backbone()
     train, val = _images(split_folder / "train"), _images(split_folder / "val")
-    cached_features(backbone, train, device="cpu")
-    cached_features(backbone, val, device="cpu")
+    cached_features(backbone, train, options=CPU)
+    cached_features(backbone, val, options=CPU)
     before = _entries(tmp_path)
     changed = split_folder / "val" / "red" / "0.png"
     write_image(changed, (10, 250, 10), seed=77)
     os.utime(changed, ns=(1, 1))
-    assert cached_features(backbone, train, device="cpu").from_cache
-    assert not cached_features(backbone, val, device="cpu").from_cache
+    assert cached_features(backbone, train, options=CPU).from_cache
+    assert not cached_features(backbone, val, options=CPU).from_cache
     after = _entries(tmp_path)
     assert len(after - before) == 1 and len(before & after) == 2  # one new entry; the old ones stay
 
 
 def test_unrelated_changes_keep_the_entry(image_folder, tmp_path):
     backbone, images = _backbone(), _images(image_folder)
-    cached_features(backbone, images, device="cpu")
+    cached_features(backbone, images, options=CPU)
     (image_folder / "red" / "notes.txt").write_text("not an image")  # beside the images
     write_image(image_folder.parent / "elsewhere" / "x.png", (1, 2, 3))  # another folder
     os.utime(image_folder / "red", ns=(5, 5))  # the folder itself, not a file in it
-    again = cached_features(_backbone(), images, batch_size=5, device="cpu", progress=False)  # other batching
+    other_batching = ExtractionOptions(batch_size=5, device="cpu", progress=False)
+    again = cached_features(_backbone(), images, options=other_batching)
     assert again.from_cache and len(_entries(tmp_path)) == 1
 
 
@@ -129,7 +132,7 @@ def _extract_in_child(root: str, cache: str, barrier, results) -> None:
     torch.set_num_threads(1)
     backbone, images = _backbone(), _images(Path(root))
     barrier.wait()  # both processes reach the cache together
-    result = cached_features(backbone, images, device="cpu", root=Path(cache))
+    result = cached_features(backbone, images, options=CPU, root=Path(cache))
     results.put((result.from_cache, result.features.tobytes()))
 
 

@@ -14,7 +14,7 @@ from transferlab.backbones import create_backbone
 from transferlab.data.decode import decode_images
 from transferlab.data.scan import scan_class_folders
 from transferlab.features import cache
-from transferlab.features.extract import extract_features
+from transferlab.features.extract import ExtractionOptions, extract_features
 
 
 def test_streamed_features_equal_one_pass_and_decode_a_chunk_at_a_time(image_folder, monkeypatch):
@@ -25,7 +25,7 @@ def test_streamed_features_equal_one_pass_and_decode_a_chunk_at_a_time(image_fol
     pre = backbone.preprocessing
 
     decoded, _ = decode_images(images.paths, pre.resize_size, pre.interpolation)
-    expected = extract_features(backbone, decoded.images, None, pre, batch_size=4, device="cpu")
+    expected = extract_features(backbone, decoded.images, None, pre, ExtractionOptions(batch_size=4, device="cpu"))
 
     sizes = []
 
@@ -35,7 +35,7 @@ def test_streamed_features_equal_one_pass_and_decode_a_chunk_at_a_time(image_fol
 
     monkeypatch.setattr(cache, "CHUNK_BYTES", 1)  # the smallest chunk: one batch of images
     monkeypatch.setattr(cache, "decode_images", recording_decode)
-    streamed = cache.cached_features(backbone, images, batch_size=4, device="cpu")
+    streamed = cache.cached_features(backbone, images, options=ExtractionOptions(batch_size=4, device="cpu"))
 
     assert max(sizes) == 4 and sum(sizes) == len(images) == 24
     assert streamed.paths == decoded.paths and len(streamed.paths) == 23

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from transferlab.api import train_config
 from transferlab.config import TrainConfig
-from transferlab.strategies import train
 
 TINY = {"backbone": "tiny_cnn", "weights": "none", "input_size": 32, "device": "cpu"}
 
@@ -31,7 +31,7 @@ def train_tiny(data: Path, out: Path, strategy: str = "features", **changes) -> 
     """A tiny_cnn run (seconds on a CPU); returns its run directory."""
     epochs = {"features": 3, "finetune": 2, "scratch": 2}.get(strategy)
     options = {**TINY, "epochs": epochs, **changes}
-    return train(TrainConfig(data=str(data), strategy=strategy, **options), out).out
+    return train_config(TrainConfig(data=str(data), strategy=strategy, **options), out).out
 
 
 @dataclass

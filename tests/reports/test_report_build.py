@@ -247,7 +247,7 @@ def test_inside_sections_explain_the_right_images(features_run):
 
 
 def test_report_leaves_the_model_as_it_was(features_run):
-    from transferlab.strategies import load_model
+    from transferlab.models.artifacts import load_model
 
     model = load_model(features_run).classifier.train()
     model.backbone.body.stem.eval()  # a mix of modes must survive too

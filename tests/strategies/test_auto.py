@@ -11,7 +11,8 @@ from conftest import fixed_now
 from transferlab.config import TrainConfig
 from transferlab.errors import TransferlabError
 from transferlab.evaluation.predictions import predict_paths
-from transferlab.strategies import load_model, train
+from transferlab.models.artifacts import load_model
+from transferlab.strategies import train
 
 
 def _config(data, weights, **changes) -> TrainConfig:

@@ -10,7 +10,8 @@ import torch
 
 from transferlab.config import TrainConfig
 from transferlab.errors import TransferlabError
-from transferlab.strategies import load_model, train
+from transferlab.models.artifacts import load_model
+from transferlab.strategies import train
 from transferlab.strategies.export import export_onnx
 
 ort = pytest.importorskip("onnxruntime")

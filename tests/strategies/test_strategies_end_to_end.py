@@ -12,7 +12,8 @@ from transferlab.config import TrainConfig
 from transferlab.errors import TransferlabError
 from transferlab.evaluation.predictions import predict_paths
 from transferlab.features.probes import DEFAULT_CS
-from transferlab.strategies import load_model, train
+from transferlab.models.artifacts import load_model
+from transferlab.strategies import train
 
 STRATEGIES = {
     "linear": {},

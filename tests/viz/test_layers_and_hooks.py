@@ -6,11 +6,10 @@ import pytest
 import torch
 from torch import nn
 
-from transferlab.backbones import create_backbone, list_backbones
+from transferlab.backbones import capture, create_backbone, forward_until, list_backbones
 from transferlab.errors import TransferlabError, UnknownNameError
 from transferlab.models.lookup import build_named_model
-from transferlab.viz import default_layer, layer_root, record
-from transferlab.viz.hooks import run_until
+from transferlab.viz import default_layer, layer_root
 from transferlab.viz.layers import candidate_layers, first_conv
 
 
@@ -30,7 +29,7 @@ def test_every_backbone_gets_working_default_layers(name):
     assert isinstance(dict(root.named_modules())[conv], nn.Conv2d)
     stages = list(candidate_layers(model))
     assert cam in stages and act in stages and stages.index(act) <= stages.index(cam)
-    outputs = run_until(model, root, inputs, [act, cam])
+    outputs = forward_until(model, inputs, [act, cam], root, mode="detached")
     assert all(o.dim() == 4 and o.shape[-1] * o.shape[-2] > 1 for o in outputs.values())
     assert _no_hooks(model)
 
@@ -60,28 +59,28 @@ def test_no_spatial_stage_is_a_clear_error():
         default_layer(model, "gradcam", torch.zeros(1, 3, 2, 2))  # every stage map is 1x1
 
 
-def test_record_copies_before_in_place_ops_and_removes_hooks_on_errors():
+def test_capture_copies_before_in_place_ops_and_removes_hooks_on_errors():
     model = create_backbone("tiny_cnn", weights="none").eval()
     x = torch.randn(1, 3, 32, 32)
-    with record(model.body, ["stem.1"]) as recorded:  # BatchNorm, followed by ReLU(inplace=True)
+    with capture(model.body, ["stem.1"], mode="detached") as recorded:  # BatchNorm, followed by ReLU(inplace=True)
         model(x)
     assert (recorded["stem.1"] < 0).any()  # the ReLU did not overwrite the recorded copy
     with pytest.raises(RuntimeError, match="boom"):
-        with record(model.body, ["stem", "stage2"]):
+        with capture(model.body, ["stem", "stage2"], mode="detached"):
             raise RuntimeError("boom")
     assert _no_hooks(model)
     with pytest.raises(UnknownNameError, match="did you mean stage2, stage1"):
-        with record(model.body, ["stage"]):
+        with capture(model.body, ["stage"]):
             pass
     assert _no_hooks(model)
 
 
-def test_run_until_cuts_the_forward_pass():
+def test_forward_until_cuts_the_forward_pass():
     model = create_backbone("tiny_cnn", weights="none").eval()
     seen = []
     handle = model.body.stage2.register_forward_hook(lambda *args: seen.append(True))
     try:
-        out = run_until(model, model.body, torch.zeros(1, 3, 32, 32), ["stage1"])
+        out = forward_until(model, torch.zeros(1, 3, 32, 32), ["stage1"], model.body)
     finally:
         handle.remove()
     assert out["stage1"].shape == (1, 16, 8, 8) and not seen and _no_hooks(model)
@@ -90,7 +89,7 @@ def test_run_until_cuts_the_forward_pass():
 def test_cut_gradients_work_with_frozen_weights():
     torch.manual_seed(0)
     model = create_backbone("tiny_cnn", weights="none").eval().requires_grad_(False)
-    with torch.enable_grad(), record(model.body, ["stage1"], grad="cut") as recorded:
+    with torch.enable_grad(), capture(model.body, ["stage1"], mode="cut") as recorded:
         logits = model(torch.randn(1, 3, 32, 32))
     (grad,) = torch.autograd.grad(logits[0, 3], recorded["stage1"])
     assert grad.shape == (1, 16, 8, 8) and grad.abs().sum() > 0

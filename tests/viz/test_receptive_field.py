@@ -7,9 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from transferlab.backbones import create_backbone, list_backbones
+from transferlab.backbones import capture, create_backbone, list_backbones
 from transferlab.viz import receptive_field_of, receptive_fields
-from transferlab.viz.hooks import record
 from transferlab.viz.receptive_field import ReceptiveField
 
 
@@ -91,7 +90,7 @@ def _gradient_support(model, layer, size, channels=3):
     """Rows/cols of input pixels that influence the centre unit of `layer` (nonzero gradient)."""
     x = torch.randn(1, channels, size, size, requires_grad=True, generator=torch.Generator().manual_seed(0))
     root = model.body if hasattr(model, "body") else model
-    with torch.enable_grad(), record(root, [layer], grad="through") as recorded:
+    with torch.enable_grad(), capture(root, [layer], mode="through") as recorded:
         model(x)
     out = recorded[layer]
     i, j = out.shape[-2] // 2, out.shape[-1] // 2

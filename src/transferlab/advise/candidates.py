@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ..engine.schedule import lr_multiplier
+from ..engine.seeding import seeded
 from ..models.heads import Head
 from .sweep import SweepResult, cv_folds, stratified_subsample
 
@@ -86,8 +87,11 @@ def linear_candidate(sweep: SweepResult, layer: str | None, seconds: float) -> C
 
 def _fit_head(x: np.ndarray, y: np.ndarray, num_classes: int, hidden: int, dropout: float, epochs: int,
               seed: int) -> Head:
-    torch.manual_seed(seed)
-    head = Head(x.shape[1], num_classes, hidden, dropout)
+    with seeded(seed):  # the head's initialisation and its dropout draw from the global generator
+        return _trained_head(x, y, Head(x.shape[1], num_classes, hidden, dropout), epochs, seed)
+
+
+def _trained_head(x: np.ndarray, y: np.ndarray, head: Head, epochs: int, seed: int) -> Head:
     optimizer = torch.optim.AdamW(head.parameters(), lr=HEAD_LR, weight_decay=HEAD_WEIGHT_DECAY)
     steps = int(np.ceil(len(y) / HEAD_BATCH))
     schedule = lr_multiplier("cosine", epochs * steps, warmup_steps=steps)

@@ -9,11 +9,12 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from ..backbones import create_backbone, get_backbone_spec, offline_weights_available
+from ..backbones import BackboneChoice, get_backbone_spec, offline_weights_available
 from ..data import DataSplits, ImageSet, load_splits
 from ..errors import DataError
 from ..data.decode import decode_images
 from ..data.scan import recording_skips
+from ..features import ExtractionOptions
 from .advice import Advice, Plan
 from .budget import Clock, format_seconds, parse_budget
 from .cost import measure_throughput, probe_seconds
@@ -40,30 +41,30 @@ class AdviseOptions:
     Attributes:
         budget: seconds (or "10m") for advice plus training; None for no limit.
         seed, val_fraction: as `train` (the same split, so cached features are shared).
-        device, progress: where to run; whether to show progress bars.
         views: augmented views per image for the `features-aug` candidate.
         now: the time source the budget is spent against (tests fix it).
+        extraction: device, engine, precision and progress bars of every frozen pass (as the
+            run's, so cached features are shared).
     """
 
     budget: str | float | None = None
     seed: int = 0
     val_fraction: float = 0.2
-    device: str = "auto"
-    progress: bool = False
     views: int = 5
     now: Callable[[], float] = field(default=time.perf_counter, compare=False)
+    extraction: ExtractionOptions = ExtractionOptions()
 
     def clock(self) -> Clock:
         return Clock(None if self.budget is None else parse_budget(self.budget), self.now)
 
 
-def advise(data: str, backbone: str = "efficientnet_lite0", weights: str = "imagenet", input_size: int | None = None,
-           options: AdviseOptions = AdviseOptions(), splits: DataSplits | None = None) -> Advice:
+def advise(data: str, backbone: BackboneChoice = BackboneChoice(), options: AdviseOptions = AdviseOptions(),
+           splits: DataSplits | None = None) -> Advice:
     """Measure `data` and recommend a strategy with its settings, reasons and cost.
 
     Args:
         data: a folder, CSV or built-in dataset name (as `train`).
-        backbone, weights, input_size: the pretrained network to transfer from.
+        backbone: the pretrained network to transfer from.
         options: budget, split, device and the other measuring options.
         splits: already-loaded splits (`train --strategy auto` passes its own).
 
@@ -72,45 +73,42 @@ def advise(data: str, backbone: str = "efficientnet_lite0", weights: str = "imag
         that says so with a fallback plan instead of an error.
     """
     with recording_skips():  # one warning per unusable file, however often the advice reads it
-        return _advise(data, backbone, weights, input_size, options, splits)
+        return _advise(data, backbone, options, splits)
 
 
-def _advise(data: str, backbone: str, weights: str, input_size: int | None, options: AdviseOptions,
-            splits: DataSplits | None) -> Advice:
+def _advise(data: str, backbone: BackboneChoice, options: AdviseOptions, splits: DataSplits | None) -> Advice:
     everything, clock = None, options.clock()
     if splits is None:
         splits, everything = load_for_advice(data, options.val_fraction, options.seed)
     if splits is None or min(splits.train.counts().values()) < MIN_PER_CLASS:
-        return _too_small(data, backbone, weights, everything or splits.train, clock)
-    if str(weights).lower() == "none":
-        return _no_pretraining(data, backbone, splits, clock)
-    base = create_backbone(backbone, weights, include_top=False, input_size=input_size)
-    s = Session(data, splits, base, weights, input_size, options.seed, options.device, options.progress,
-                options.views, clock)
+        return _too_small(data, backbone, everything or splits.train, clock)
+    if str(backbone.weights).lower() == "none":
+        return _no_pretraining(data, backbone.name, splits, clock)
+    s = Session(data, splits, backbone.create(), backbone, options.seed, options.extraction, options.views, clock)
     sample = _measure_machine(s)
     return _measure_and_decide(s, sample)
 
 
-def probe_depths(data: str, backbone: str = "efficientnet_lite0", weights: str = "imagenet",
-                 input_size: int | None = None, layers: list[str | None] | None = None, seed: int = 0,
-                 val_fraction: float = 0.2, device: str = "auto", progress: bool = False) -> tuple[SweepResult, str]:
+def probe_depths(data: str, backbone: BackboneChoice = BackboneChoice(), layers: list[str | None] | None = None,
+                 options: AdviseOptions = AdviseOptions()) -> tuple[SweepResult, str]:
     """The depth sweep alone: pooled features of every stage (one cached pass over the training
     split) and a cross-validated logistic probe on each. Returns the sweep and the dataset name.
+
+    Of `options`, the split (`seed`, `val_fraction`) and `extraction` apply.
 
     Raises:
         DataError: the data cannot be loaded, or a class has too few images to cross-validate.
     """
-    splits = load_splits(data, val_fraction, seed)
+    splits = load_splits(data, options.val_fraction, options.seed)
     name, count = min(splits.train.counts().items(), key=lambda item: item[1])
     if count < MIN_PER_CLASS:
         raise DataError(f"class '{name}' has {count} training image(s): a cross-validated probe needs at least "
                         f"{MIN_PER_CLASS} per class; add images")
-    base = create_backbone(backbone, weights, include_top=False, input_size=input_size)
+    base = backbone.create()
     if layers:  # shallow to deep, the end of the base last
         layers = in_forward_order(base, [n for n in layers if n is not None]) + ([None] if None in layers else [])
-    features = cached_layer_features(base, splits.train, layers or sweep_layers(base), device=device,
-                                     progress=progress)
-    return depth_sweep(features, seed), splits.name
+    features = cached_layer_features(base, splits.train, layers or sweep_layers(base), options=options.extraction)
+    return depth_sweep(features, options.seed), splits.name
 
 
 def _measure_machine(s: Session) -> list:
@@ -123,7 +121,7 @@ def _measure_machine(s: Session) -> list:
     if not decoded.images:
         raise DataError(f"none of the {len(pick)} sampled training images could be read (e.g. {skipped[0]})")
     sample = s.sample = list(decoded.images)
-    s.throughput = measure_throughput(s.base, sample, decode_seconds, s.device)
+    s.throughput = measure_throughput(s.base, sample, decode_seconds, s.extraction)
     while not s.clock.fits(_sweep_seconds(s, len(s.train)) + s.evaluation_seconds()) and _step_down(s, sample):
         pass
     return sample
@@ -142,14 +140,14 @@ def _step_down(s: Session, sample: list) -> bool:
     Only for `imagenet` weights: a weights file belongs to its own architecture.
     """
     name = s.base.name
-    if s.weights != "imagenet":
+    if s.backbone.weights != "imagenet":
         return False
     ladder = SMALLER[SMALLER.index(name) + 1:] if name in SMALLER else (SMALLER[-1:] if name in HEAVY else ())
     for smaller in ladder:
         if not offline_weights_available(get_backbone_spec(smaller)):
             continue
-        s.base = create_backbone(smaller, s.weights, include_top=False, input_size=s.input_size)
-        s.throughput = measure_throughput(s.base, sample, s.throughput.decode, s.device)
+        s.base = replace(s.backbone, name=smaller).create()
+        s.throughput = measure_throughput(s.base, sample, s.throughput.decode, s.extraction)
         s.clock.give_up(f"backbone {smaller} instead of {name} (the depth sweep of {name} does not fit the budget)")
         return True
     return False
@@ -157,9 +155,9 @@ def _step_down(s: Session, sample: list) -> bool:
 
 def _measure_and_decide(s: Session, sample: list) -> Advice:
     facts = dataset_facts(s.splits.name, s.train, s.splits.val, s.splits.val_from_train, grey_share(sample), s.seed)
-    similarity = measure_similarity(s.base.name, s.weights, sample, s.input_size, s.device)
+    similarity = measure_similarity(replace(s.backbone, name=s.base.name), sample, s.extraction.device)
     layers = sweep_layers(s.base)
-    features = cached_layer_features(s.base, _sweep_images(s), layers, device=s.device, progress=s.progress)
+    features = cached_layer_features(s.base, _sweep_images(s), layers, options=s.extraction)
     sweep = depth_sweep(features, s.seed)
     layer, layer_reason = choose_layer(sweep)
     size, size_reason = size_class(facts)
@@ -171,8 +169,8 @@ def _measure_and_decide(s: Session, sample: list) -> Advice:
     plan = make_plan(s, chosen, wants_class_weights(facts))
     s.reasons.append(_closing_sentence(s, plan, facts))
     marked = tuple(replace(c, status="chosen") if c is chosen else c for c in candidates)
-    return Advice(s.data, s.base.name, s.weights, facts, plan, tuple(s.reasons), cell, votes, similarity, sweep,
-                  marked, s.throughput, s.clock.to_dict(), tuple(s.warnings), s.clock.elapsed())
+    return Advice(s.data, s.base.name, s.backbone.weights, facts, plan, tuple(s.reasons), cell, votes, similarity,
+                  sweep, marked, s.throughput, s.clock.to_dict(), tuple(s.warnings), s.clock.elapsed())
 
 
 def _candidates(s: Session, sweep, layers, layer, train_features, cell: dict):
@@ -214,7 +212,7 @@ def _closing_sentence(s: Session, plan: Plan, facts) -> str:
     return text + f"; estimated run time {format_seconds(plan.estimated_seconds)} on {s.throughput.device}."
 
 
-def _too_small(data: str, backbone: str, weights: str, images: ImageSet, clock: Clock) -> Advice:
+def _too_small(data: str, backbone: BackboneChoice, images: ImageSet, clock: Clock) -> Advice:
     facts = dataset_facts(str(data), images, None, False)
     name, count = facts.smallest_class
     reasons = (f"Class '{name}' has {count} image(s): with fewer than 2 images in a class there is no "
@@ -224,7 +222,7 @@ def _too_small(data: str, backbone: str, weights: str, images: ImageSet, clock: 
                "Fallback once it can be split: linear on the end of the conv base, without cross-validation "
                "(the notes' choice for small data similar to ImageNet, and the cheapest).")
     plan = Plan("linear", {"layer": None}, 0.0)
-    return Advice(str(data), backbone, weights, facts, plan, reasons, budget=clock.to_dict(),
+    return Advice(str(data), backbone.name, backbone.weights, facts, plan, reasons, budget=clock.to_dict(),
                   warnings=(reasons[0],), seconds=clock.elapsed(), too_small=True)
 
 

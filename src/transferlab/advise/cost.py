@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import partial
 
 import torch
@@ -18,7 +18,7 @@ from ..backbones import Backbone
 from ..data.augment import train_transform
 from ..data.transforms import eval_transform
 from ..engine.device import autocast, pick_device, to_device
-from ..features.extract import current_extract_options, extract_features
+from ..features.extract import ExtractionOptions, extract_features
 from ..models.inference import OPENVINO_MIN_IMAGES, planned_engine
 
 PROBE_SECONDS_PER_UNIT = 5e-8  # logistic probe, one BLAS thread: seconds per (sample x feature x fit), 2 cores
@@ -66,7 +66,7 @@ def probe_seconds(samples: int, dim: int, fits: int) -> float:
 
 
 def measure_throughput(backbone: Backbone, images: Sequence[torch.Tensor], decode_seconds: float,
-                       device: str = "auto", batch: int = 32) -> Throughput:
+                       options: ExtractionOptions = ExtractionOptions(), batch: int = 32) -> Throughput:
     """Time the augmentation transform and the frozen forward pass on `batch` sample images.
 
     The forward pass is timed through `features.extract_features`, the code every extraction
@@ -77,14 +77,16 @@ def measure_throughput(backbone: Backbone, images: Sequence[torch.Tensor], decod
         backbone: the conv base (left unchanged).
         images: decoded uint8 sample images (repeated if fewer than `batch`).
         decode_seconds: measured seconds per image to decode, carried into the result.
+        options: the device, precision and engine extractions will run with.
     """
-    target = pick_device(device)
+    target = pick_device(options.device)
     sample = [images[i % len(images)] for i in range(batch)]
     pre = backbone.preprocessing
     augment = _per_image(lambda: [train_transform(pre, "light")(img) for img in sample], batch)
-    engine = planned_engine(current_extract_options().engine, OPENVINO_MIN_IMAGES)  # as a whole extraction runs
-    forward = partial(extract_features, backbone, sample, None, pre, batch, device, compile=False, engine=engine)
-    extract_features(backbone, sample[:4], None, pre, 4, device, compile=False, engine=engine)  # warm-up, export
+    engine = planned_engine(options.engine, OPENVINO_MIN_IMAGES)  # as a whole extraction runs
+    timed = replace(options, batch_size=batch, compile=False, engine=engine, progress=False)
+    forward = partial(extract_features, backbone, sample, None, pre, timed)
+    extract_features(backbone, sample[:4], None, pre, replace(timed, batch_size=4))  # warm-up, export
     inference = _best_of(2, forward, batch, target)
     return Throughput(str(target), decode_seconds, augment, inference, None)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -25,7 +26,7 @@ from ..errors import DataError
 from ..engine.device import pick_device
 from ..features.cache import FeatureSet, feature_key, load_entry, store_entry
 from ..models.inference import planned_engine
-from ..features.extract import ExtractOptions, current_extract_options, extract_layer_features, inference_network
+from ..features.extract import ExtractionOptions, extract_layer_features, inference_network
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +39,7 @@ def cached_layer_features(
     images: ImageSet,
     layers: Sequence[Layer],
     preprocessing: Preprocessing | None = None,
-    batch_size: int = 64,
-    device: str = "auto",
-    progress: bool = False,
+    options: ExtractionOptions = ExtractionOptions(),
     root: Path | None = None,
 ) -> dict[Layer, FeatureSet]:
     """Features of `images` at every layer in `layers`: cached entries are read, the others
@@ -53,12 +52,12 @@ def cached_layer_features(
         layer -> FeatureSet, the same objects `cached_features` returns for that layer.
     """
     pre = preprocessing or backbone.preprocessing
-    keys = {layer: feature_key(backbone, layer, pre, images) for layer in dict.fromkeys(layers)}
+    keys = {layer: feature_key(backbone, layer, pre, images, options) for layer in dict.fromkeys(layers)}
     found = {layer: load_entry(key, root) for layer, key in keys.items()}
     missing = [layer for layer, result in found.items() if result is None]
     log.info("depth sweep features: %d layer(s) cached, %d to extract", len(keys) - len(missing), len(missing))
     if missing:
-        arrays, kept, skipped = _extract_in_chunks(backbone, images, missing, pre, batch_size, device, progress)
+        arrays, kept, skipped = _extract_in_chunks(backbone, images, missing, pre, options)
         if len(images) and not kept:
             raise DataError(f"none of the {len(images)} images could be read (e.g. {skipped[0]})")
         label_of = dict(zip(images.paths, images.labels))
@@ -69,18 +68,18 @@ def cached_layer_features(
     return {layer: found[layer] for layer in keys}
 
 
-def _extract_in_chunks(backbone, images: ImageSet, layers, pre, batch_size, device, progress):
-    chunk = int(np.clip(CHUNK_BYTES // (3 * pre.resize_size**2), batch_size, 8192))
-    sweep = _sweep(backbone, layers, pre, device)  # folded once, not per chunk
-    options = ExtractOptions(compile=False, engine=planned_engine(current_extract_options().engine, len(images)))
+def _extract_in_chunks(backbone, images: ImageSet, layers, pre, options: ExtractionOptions):
+    chunk = int(np.clip(CHUNK_BYTES // (3 * pre.resize_size**2), options.batch_size, 8192))
+    sweep = _sweep(backbone, layers, pre, options.device)  # folded once, not per chunk
+    per_chunk = replace(options, compile=False, engine=planned_engine(options.engine, len(images)), progress=False)
     parts: dict[Layer, list[np.ndarray]] = {layer: [] for layer in layers}
     kept, skipped = [], []
-    bar = tqdm(total=len(images), desc="sweep features", unit="img", disable=not progress)
+    bar = tqdm(total=len(images), desc="sweep features", unit="img", disable=not options.progress)
     for first in range(0, len(images), chunk):
         # each chunk's decoded pixels are freed before the next chunk is decoded
         decoded, bad = decode_images(images.paths[first : first + chunk], pre.resize_size, pre.interpolation)
         if decoded.images:
-            arrays = _pooled_layers(sweep, decoded.images, pre, batch_size, device, False, options)
+            arrays = _pooled_layers(sweep, decoded.images, pre, per_chunk)
             for layer, array in arrays.items():
                 parts[layer].append(array)
         kept += decoded.paths
@@ -96,9 +95,7 @@ def extract_layers(
     images: Sequence[torch.Tensor],
     layers: Sequence[Layer],
     preprocessing: Preprocessing | None = None,
-    batch_size: int = 64,
-    device: str = "auto",
-    progress: bool = False,
+    options: ExtractionOptions = ExtractionOptions(),
 ) -> dict[Layer, np.ndarray]:
     """Globally average-pooled features (N, C_layer) of decoded uint8 images, for every layer
     in `layers`, from one forward pass per batch (only as deep as the deepest layer needs).
@@ -107,8 +104,8 @@ def extract_layers(
     as every other extraction).
     """
     pre = preprocessing or backbone.preprocessing
-    result = _pooled_layers(_sweep(backbone, layers, pre, device), images, pre, batch_size, device, progress,
-                            ExtractOptions(compile=False))
+    result = _pooled_layers(_sweep(backbone, layers, pre, options.device), images, pre,
+                            replace(options, compile=False))
     return {layer: result[layer] for layer in layers}
 
 
@@ -127,9 +124,8 @@ def _sweep(backbone: Backbone, layers: Sequence[Layer], pre: Preprocessing, devi
     return _Sweep(inference_network(backbone, ordered, pre.input_size, target), ordered)
 
 
-def _pooled_layers(sweep: _Sweep, images, pre, batch_size, device, progress, options) -> dict[Layer, np.ndarray]:
-    arrays = extract_layer_features(sweep.network, images, sweep.layers, pre, batch_size, device, progress,
-                                    options=options, fold=False)
+def _pooled_layers(sweep: _Sweep, images, pre, options: ExtractionOptions) -> dict[Layer, np.ndarray]:
+    arrays = extract_layer_features(sweep.network, images, sweep.layers, pre, options, fold=False)
     return dict(zip(sweep.layers, arrays))
 
 

@@ -18,7 +18,7 @@ import torch
 
 from ..data.augment import resolve_augment
 from ..data.decode import decode_images
-from ..features import FeatureSet, cached_features
+from ..features import AugmentedView, FeatureSet, cached_features
 from ..features.probes import DEFAULT_CS
 from ..models.freezing import trainable_groups
 from .advice import Plan
@@ -97,10 +97,10 @@ def _views(s: Session, layer: str | None, views: int) -> list[FeatureSet]:
     pre = s.base.preprocessing
     decoded = None
     if 4 * len(s.train) * pre.resize_size**2 <= DECODE_ONCE_BYTES:  # else each view streams its decoding
-        decoded, _ = decode_images(s.train.paths, pre.resize_size, pre.interpolation, progress=s.progress)
+        decoded, _ = decode_images(s.train.paths, pre.resize_size, pre.interpolation, progress=s.extraction.progress)
     augment = resolve_augment(AUGMENT_PRESET).canonical()
-    return [cached_features(s.base, s.train, layer, pre, device=s.device, progress=s.progress, decoded=decoded,
-                            augment=augment, view=k, seed=s.seed) for k in range(views)]
+    return [cached_features(s.base, s.train, layer, pre, s.extraction, decoded=decoded,
+                            view=AugmentedView(augment, k, s.seed)) for k in range(views)]
 
 
 def _aligned(view: FeatureSet, clean: FeatureSet) -> np.ndarray:
@@ -123,7 +123,7 @@ def finetune_candidate(s: Session, layers: list, layer: str | None, similarity: 
                       f"(>= {SATURATED}); there is nothing left to measure a gain on.")
     settings, why = finetune_settings(layers, layer, similarity)
     if s.throughput.train is None:
-        s.throughput = replace(s.throughput, train=measure_train_step(s.base, s.sample, s.device))
+        s.throughput = replace(s.throughput, train=measure_train_step(s.base, s.sample, s.extraction.device))
     for epochs in range(FINETUNE_EPOCHS, MIN_FINETUNE_EPOCHS - 1, -1):
         chosen = {**settings, "epochs": epochs, "augment": "light"}
         estimate = run_seconds(s, "finetune", chosen)
@@ -149,7 +149,7 @@ def trial_candidate(s: Session, layers: list, layer: str | None, similarity: str
         return None, "No fine-tuning trial: the sweep ran on a subsample, so no held-out fold matches it."
     settings, why = finetune_settings(layers, layer, similarity)
     if s.throughput.train is None:
-        s.throughput = replace(s.throughput, train=measure_train_step(s.base, s.sample, s.device))
+        s.throughput = replace(s.throughput, train=measure_train_step(s.base, s.sample, s.extraction.device))
     chosen = {**settings, "epochs": FINETUNE_EPOCHS, "augment": "light"}
     n, held = len(s.train), len(s.train) // sweep.folds
     trial = (s.throughput.finetune(n - held, held, FINETUNE_EPOCHS, _trainable_share(s, chosen))

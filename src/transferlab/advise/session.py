@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..backbones import Backbone
+from ..backbones import Backbone, BackboneChoice
 from ..data import DataSplits, ImageSet
+from ..features import ExtractionOptions
 from ..features.cache import entry_path, feature_key
 from .budget import Clock
 from .cost import Throughput
@@ -21,12 +22,10 @@ class Session:
 
     data: str
     splits: DataSplits
-    base: Backbone
-    weights: str
-    input_size: int | None
+    base: Backbone  # the network measured (a smaller one than `backbone` names if the budget says so)
+    backbone: BackboneChoice  # as asked for
     seed: int
-    device: str
-    progress: bool
+    extraction: ExtractionOptions
     views: int
     clock: Clock
     throughput: Throughput | None = None
@@ -44,7 +43,7 @@ class Session:
 
     def is_cached(self, images: ImageSet, layer: str | None, view: tuple | None = None) -> bool:
         """Whether the feature cache already holds `images` at `layer` for this base."""
-        key = feature_key(self.base, layer, self.base.preprocessing, images, view)
+        key = feature_key(self.base, layer, self.base.preprocessing, images, self.extraction, view)
         return entry_path(key).is_file()
 
     def extraction_seconds(self, layer: str | None, include_train: bool = True) -> float:

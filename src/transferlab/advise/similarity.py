@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..backbones import Backbone, create_backbone, imagenet_class_names
+from ..backbones import Backbone, BackboneChoice, hooked, imagenet_class_names
 from ..data.transforms import eval_transform
 from ..engine.device import pick_device
 
@@ -46,15 +46,14 @@ class Similarity:
         return asdict(self)
 
 
-def measure_similarity(backbone_name: str, weights: str, images: Sequence[torch.Tensor],
-                       input_size: int | None = None, device: str = "auto") -> Similarity:
+def measure_similarity(backbone: BackboneChoice, images: Sequence[torch.Tensor], device: str = "auto") -> Similarity:
     """The ImageNet-head and BatchNorm signals on decoded sample images (uint8 (3, H, W)).
 
     Only meaningful for ImageNet weights: with other weights the signals are None.
     """
-    if str(weights).lower() != "imagenet" or not len(images):
+    if str(backbone.weights).lower() != "imagenet" or not len(images):
         return Similarity(sample=0)
-    model = create_backbone(backbone_name, weights, include_top=True, input_size=input_size)
+    model = backbone.create(include_top=True)
     probs, bn = _run(model, images, device)
     return Similarity(sample=len(images), **_head_signals(probs, model), **bn)
 
@@ -66,15 +65,11 @@ def _run(model: Backbone, images, device: str) -> tuple[np.ndarray, dict]:
     transform = eval_transform(model.preprocessing)
     norms = [m for m in model.body.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     moments = [_Moments() for _ in norms]
-    handles = [m.register_forward_pre_hook(acc.hook) for m, acc in zip(norms, moments)]
     chunks = []
-    try:
+    with hooked(pre=[(m, acc.hook) for m, acc in zip(norms, moments)]):
         for first in range(0, len(images), 32):
             batch = torch.stack([transform(img) for img in images[first : first + 32]]).to(target)
             chunks.append(model(batch).float().softmax(1).cpu().numpy())  # fp32: statistics, not speed
-    finally:
-        for handle in handles:
-            handle.remove()
     return np.concatenate(chunks), _bn_signals(norms, moments)
 
 

@@ -7,9 +7,9 @@ from functools import cached_property
 import torch
 from torch import nn
 
+from .hooks import forward_until, resolve_layer
 from .preprocessing import Preprocessing
-from .registry import BackboneSpec
-from .taps import forward_until, resolve_layer
+from .spec import BackboneSpec
 
 
 class Backbone(nn.Module):
@@ -117,8 +117,7 @@ class Backbone(nn.Module):
         if layer is None:
             maps = self.forward_features(x)
         else:
-            output = forward_until(self.body, x, [layer])[layer]
-            maps = output[0] if isinstance(output, (tuple, list)) else output
+            maps = forward_until(self.body, x, [layer])[layer]
         if pooled and maps.dim() == 4:
             return maps.mean(dim=(2, 3))
         return maps

@@ -1,4 +1,7 @@
-"""The registered backbones: timm where it has the architecture, torchvision otherwise."""
+"""The built-in backbones, a table: timm where it has the architecture, torchvision otherwise.
+
+Nothing here registers anything: `registry` reads `builtin_specs()` on its first lookup.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ from torch import nn
 
 from .adapters import SqueezeNetAdapter, TinyCNN
 from .preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
-from .registry import register_backbone
+from .spec import BackboneSpec
 
 # transferlab name -> (timm architecture, packaged weights, smallest input side)
 _TIMM_BACKBONES = {
@@ -43,39 +46,42 @@ def _timm_preprocessing(arch: str) -> Preprocessing:
     )
 
 
-for _name, (_arch, _packaged, _min_size) in _TIMM_BACKBONES.items():
-    register_backbone(
-        _name,
-        preprocessing=_timm_preprocessing(_arch),
-        source="timm",
-        arch=_arch,
-        packaged_weights=_packaged,
-        min_input_size=_min_size,
-    )(partial(_build_timm, _arch))
+def builtin_specs() -> tuple[BackboneSpec, ...]:
+    """Every built-in backbone's spec (timm's preprocessing is read from timm's configs)."""
+    timm_specs = tuple(
+        BackboneSpec(name, partial(_build_timm, arch), _timm_preprocessing(arch), "timm", arch,
+                     packaged_weights=packaged, min_input_size=min_size)
+        for name, (arch, packaged, min_size) in _TIMM_BACKBONES.items()
+    )
+    return (*timm_specs, _SQUEEZENET, _TINY_CNN)
 
 
-@register_backbone(
-    "squeezenet1_1",
-    preprocessing=Preprocessing(224, 0.875, "bilinear", IMAGENET_MEAN, IMAGENET_STD),
-    source="torchvision",
-    arch="squeezenet1_1",
-    stages=("features.2", "features.5", "features.8", "features.12"),
-    min_input_size=32,
-)
 def _squeezenet1_1(pretrained: bool) -> nn.Module:
     # Weights are loaded by weights.py (offline-aware), never by torchvision here.
     del pretrained
     return SqueezeNetAdapter(torchvision.models.squeezenet1_1(weights=None))
 
 
-@register_backbone(
+def _tiny_cnn(pretrained: bool) -> nn.Module:
+    del pretrained
+    return TinyCNN()
+
+
+_SQUEEZENET = BackboneSpec(
+    "squeezenet1_1",
+    _squeezenet1_1,
+    preprocessing=Preprocessing(224, 0.875, "bilinear", IMAGENET_MEAN, IMAGENET_STD),
+    source="torchvision",
+    arch="squeezenet1_1",
+    stages=("features.2", "features.5", "features.8", "features.12"),
+    min_input_size=32,
+)
+_TINY_CNN = BackboneSpec(
     "tiny_cnn",
+    _tiny_cnn,
     preprocessing=Preprocessing(32, 1.0, "bilinear", IMAGENET_MEAN, IMAGENET_STD),
     source="transferlab",
     arch="tiny_cnn",
     stages=("stem", "stage1", "stage2"),
     min_input_size=8,
 )
-def _tiny_cnn(pretrained: bool) -> nn.Module:
-    del pretrained
-    return TinyCNN()

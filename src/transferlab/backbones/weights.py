@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from ..errors import WeightsError
 from .lite_keymap import is_efficientnet_pytorch_state_dict, map_lite_state_dict
-from .registry import BackboneSpec
+from .spec import BackboneSpec
 
 WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
 
@@ -37,9 +37,7 @@ def build_with_weights(spec: BackboneSpec, weights: str | os.PathLike | None) ->
             f"weights '{weights}' not found: use 'none', 'imagenet' or the path of an existing "
             f"{'/'.join(WEIGHT_SUFFIXES)} file"
         )
-    body = spec.build(False)
-    load_into(body, read_state_dict(path), source=str(path))
-    return body, f"file:{path.name}:{file_digest(path)[:12]}"
+    return _build_from_file(spec, path), f"file:{path.name}:{file_digest(path)[:12]}"
 
 
 def offline_weights_available(spec: BackboneSpec) -> bool:
@@ -131,13 +129,18 @@ def _unwrap_state_dict(obj, path: Path) -> dict[str, Tensor]:
     return {k.removeprefix("module."): v for k, v in obj.items()}
 
 
+def _build_from_file(spec: BackboneSpec, path: Path) -> nn.Module:
+    """`spec`'s architecture, randomly initialised, then loaded strictly from the weights file `path`."""
+    body = spec.build(False)
+    load_into(body, read_state_dict(path), source=str(path))
+    return body
+
+
 def _build_imagenet(spec: BackboneSpec) -> tuple[nn.Module, str]:
     if spec.packaged_weights:
         path = packaged_weights_path(spec.packaged_weights)
         if path is not None:
-            body = spec.build(False)
-            load_into(body, read_state_dict(path), source=str(path))
-            return body, f"packaged:{path.stem}"
+            return _build_from_file(spec, path), f"packaged:{path.stem}"
     if spec.source == "timm":
         return _build_timm_imagenet(spec)
     if spec.source == "torchvision":
@@ -204,9 +207,7 @@ def _build_torchvision_imagenet(spec: BackboneSpec) -> tuple[nn.Module, str]:
             f"ImageNet weights for {spec.name} are not available ({why}): put {url} at {checkpoint} "
             f"or pass --weights FILE"
         )
-    body = spec.build(False)
-    load_into(body, read_state_dict(checkpoint), source=str(checkpoint))
-    return body, f"imagenet:torchvision/{checkpoint.name}"
+    return _build_from_file(spec, checkpoint), f"imagenet:torchvision/{checkpoint.name}"
 
 
 def _offline() -> bool:

@@ -8,8 +8,14 @@ import json
 import sys
 import textwrap
 from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
 
+from ..data.transforms import TTA_MODES
 from ..errors import TransferlabError
+
+if TYPE_CHECKING:  # imported where used: parsing the command line stays light
+    from ..backbones import BackboneChoice
+    from ..features import ExtractionOptions
 
 PROG = "transferlab"
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
@@ -64,6 +70,21 @@ def add_backbone_arguments(parser) -> None:
     parser.add_argument("--input-size", type=int, help="square input side (default: the backbone's)")
 
 
+def backbone_choice(args: argparse.Namespace) -> BackboneChoice:
+    """The backbone `--backbone`, `--weights` and `--input-size` name."""
+    from ..backbones import BackboneChoice
+
+    return BackboneChoice(args.backbone, args.weights, args.input_size)
+
+
+def extraction_options(args: argparse.Namespace, batch_size: int = 64) -> ExtractionOptions:
+    """How `--device` and `--engine` say frozen passes run (progress bars as `progress_enabled`)."""
+    from ..features import ExtractionOptions
+
+    return ExtractionOptions(batch_size=batch_size, device=args.device, engine=args.engine,
+                             progress=progress_enabled(args))
+
+
 def add_split_arguments(parser) -> None:
     """`--val-fraction`, `--seed`, `--device` (a parser or an argument group)."""
     parser.add_argument("--val-fraction", type=float, default=0.2, help="held out per class when there is no val/")
@@ -77,6 +98,12 @@ def add_device_argument(parser) -> None:
     parser.add_argument("--engine", default="auto", choices=("auto", "torch", "openvino"),
                         help="frozen forward passes: OpenVINO on the CPU where it reproduces torch (auto: for "
                              "large extractions or a network exported before), else torch")
+
+
+def add_tta_argument(parser: argparse.ArgumentParser) -> None:
+    """`--tta`: average the probabilities over test-time views of every image."""
+    parser.add_argument("--tta", default="none", choices=TTA_MODES,
+                        help="test-time augmentation: none, flip (2 views) or crops (flip + 4 corner crops: 6 views)")
 
 
 def add_json_flag(parser: argparse.ArgumentParser) -> None:

@@ -41,15 +41,13 @@ def run(args: argparse.Namespace) -> int:
     from ..advise import AdviseOptions, advise, parse_budget
     from ..advise.text import format_advice
     from ..errors import TransferlabError
-    from ..features.extract import extract_options
 
     budget = parse_budget(args.budget) if args.budget else None
     if args.views < 1:
         raise TransferlabError(f"--views must be at least 1, not {args.views}")
-    options = AdviseOptions(budget, args.seed, args.val_fraction, args.device, _common.progress_enabled(args),
-                            args.views)
-    with extract_options(engine=args.engine):
-        advice = advise(args.data, args.backbone, args.weights, args.input_size, options)
+    options = AdviseOptions(budget, args.seed, args.val_fraction, args.views,
+                            extraction=_common.extraction_options(args))
+    advice = advise(args.data, _common.backbone_choice(args), options)
     if args.plot and advice.sweep is not None:
         from ..viz.render.advise import plot_depth_sweep
 

@@ -48,12 +48,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..backbones import create_backbone
     from ..data import load_splits
     from ..doctor import KINDS, DoctorOptions, check_splits, clean_rows, write_clean
     from ..doctor.text import format_checkup
     from ..errors import TransferlabError
-    from ..features.extract import extract_options
 
     if args.top < 1:
         raise TransferlabError(f"--top must be at least 1, not {args.top}")
@@ -62,10 +60,9 @@ def run(args: argparse.Namespace) -> int:
     if unknown:
         raise TransferlabError(f"--drop: unknown finding kind(s) {', '.join(unknown)}; choose from {', '.join(KINDS)}")
     splits = load_splits(args.data, args.val_fraction, args.seed)
-    base = create_backbone(args.backbone, args.weights, include_top=False, input_size=args.input_size)
-    options = DoctorOptions(args.layer, args.val_fraction, args.seed, args.device, _common.progress_enabled(args))
-    with extract_options(engine=args.engine):
-        checkup = check_splits(splits, base, options)
+    base = _common.backbone_choice(args).create()
+    options = DoctorOptions(args.layer, args.val_fraction, args.seed, _common.extraction_options(args))
+    checkup = check_splits(splits, base, options)
     if args.write_clean:
         rows = clean_rows(checkup, splits, drop, relabel=args.relabel)
         path = write_clean(rows, args.write_clean)

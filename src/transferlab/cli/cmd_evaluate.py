@@ -21,6 +21,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("data", help="labelled images: root/<class>/* or a CSV with path,label")
     parser.add_argument("--confusion", help="also draw the confusion matrix to this PNG")
     _common.add_device_argument(parser)
+    _common.add_tta_argument(parser)
     _common.add_json_flag(parser)
     return parser
 
@@ -29,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from ..api import evaluate
 
     evaluation = evaluate(args.run_dir, args.data, device=args.device, progress=_common.progress_enabled(args),
-                          engine=args.engine)
+                          engine=args.engine, tta=args.tta)
     result = evaluation.metrics
     if args.confusion:
         from ..viz.render import plot_confusion
@@ -37,9 +38,10 @@ def run(args: argparse.Namespace) -> int:
         plot_confusion(result.confusion, result.class_names, args.confusion)
     if args.json:
         skipped = [{"path": s.path, "reason": s.reason} for s in evaluation.skipped]
-        _common.print_json({**result.to_dict(), "skipped": skipped})
+        _common.print_json({**result.to_dict(), "tta": args.tta, "skipped": skipped})
     else:
-        sys.stdout.write(_text_report(result) + "\n")
+        sys.stdout.write(_text_report(result) + (f"\n(test-time augmentation: {args.tta})" if args.tta != "none" else "")
+                         + "\n")
     return _common.EXIT_PARTIAL if evaluation.skipped else _common.EXIT_OK
 
 

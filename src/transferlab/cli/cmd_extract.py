@@ -34,12 +34,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     from ..features.export import all_split_features, write_feature_file
-    from ..features.extract import extract_options
 
     start = time.perf_counter()
-    with extract_options(engine=args.engine):
-        sets = all_split_features(args.data, args.backbone, args.weights, args.layer, args.input_size,
-                                  args.batch_size, args.device, _common.progress_enabled(args))
+    sets = all_split_features(args.data, _common.backbone_choice(args), args.layer,
+                              _common.extraction_options(args, args.batch_size))
     out = write_feature_file(Path(args.out), sets)
     count = sum(len(s.features.labels) for s in sets)
     seconds = time.perf_counter() - start

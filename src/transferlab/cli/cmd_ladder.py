@@ -56,6 +56,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     from ..advise.budget import parse_budget
+    from ..reports import write_report_safely
     from ..strategies.ladder import KAGGLE_WINNER, LadderOptions, run_ladder
     from ..strategies.ladder.rungs import NOTES_SETUP
     from ..strategies.ladder.report import HEADER, RIGHT, table_rows
@@ -68,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
     )
     try:
-        result = run_ladder(options, args.out, args.rungs, progress=_common.progress_enabled(args), resume=args.resume)
+        result = run_ladder(options, args.out, args.rungs, progress=_common.progress_enabled(args), resume=args.resume,
+                            on_saved=write_report_safely)
     except KeyboardInterrupt:
         out = args.out or "the ladder folder"
         _common.report_error(f"interrupted; finished rungs are saved: rerun the same command with --out {out} --resume")

@@ -17,6 +17,7 @@ from ..backbones import Preprocessing, create_backbone, imagenet_class_names
 from ..data.scan import expand_image_sources
 from ..evaluation.predictions import predict_paths, top_k_predictions
 from ..errors import DataError
+from ..paths import RunDir
 from . import _common
 
 logger = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--top", type=int, default=5, metavar="K", help="classes shown per image (default: 5)")
     parser.add_argument("--batch-size", type=int, default=32, metavar="B", help="images per forward pass")
     _common.add_device_argument(parser)
+    _common.add_tta_argument(parser)
     _common.add_json_flag(parser)
     return parser
 
@@ -77,13 +79,13 @@ def run(args: argparse.Namespace) -> int:
     if not paths:
         raise DataError(f"no images found in {', '.join(sources)}")
     probs, kept, skipped = predict_paths(predictor.model, paths, predictor.preprocessing, args.batch_size,
-                                         args.device, _common.progress_enabled(args), args.engine)
+                                         args.device, _common.progress_enabled(args), args.engine, args.tta)
     results = top_k_predictions(probs, kept, predictor.class_names, args.top)
     if not results:
         raise DataError(f"none of the {len(paths)} images found in {', '.join(sources)} could be read")
     if args.json:
         skipped_rows = [{"image": item.path, "reason": item.reason} for item in skipped]
-        _common.print_json({"results": results, "skipped": skipped_rows})
+        _common.print_json({"results": results, "skipped": skipped_rows, "tta": args.tta})
     else:
         print(_format_results(results))
     return _common.EXIT_PARTIAL if skipped else _common.EXIT_OK
@@ -92,8 +94,8 @@ def run(args: argparse.Namespace) -> int:
 def _load_predictor(sources: list[str], backbone: str, weights: str) -> tuple[Predictor, list[str]]:
     """A run directory given first, else the ImageNet backbone; returns the remaining sources."""
     first = Path(sources[0])
-    if first.is_dir() and (first / "model.json").is_file():
-        from ..strategies import load_model
+    if first.is_dir() and RunDir(first).has_model():
+        from ..models.artifacts import load_model
 
         if len(sources) == 1:
             raise DataError(f"{first} is a run directory: give the images to classify after it")

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..paths import RUNS
 from . import _common
 
 EXAMPLES = (
@@ -38,20 +39,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..advise import probe_depths
+    from ..advise import AdviseOptions, probe_depths
     from ..advise.text import format_sweep
-    from ..features.extract import extract_options
     from ..viz.render.advise import plot_depth_sweep
 
     layers = None
     if args.layers:
         layers = [None if name.strip() == "end" else name.strip() for name in args.layers.split(",") if name.strip()]
-    with extract_options(engine=args.engine):
-        sweep, name = probe_depths(args.data, args.backbone, args.weights, args.input_size, layers, args.seed,
-                                   args.val_fraction, args.device, _common.progress_enabled(args))
+    options = AdviseOptions(seed=args.seed, val_fraction=args.val_fraction, extraction=_common.extraction_options(args))
+    sweep, name = probe_depths(args.data, _common.backbone_choice(args), layers, options)
     plot = None
     if not args.no_plot:
-        plot = Path(args.plot or Path("runs") / f"{Path(name).name}-probe-{args.backbone}.png")
+        plot = Path(args.plot or RUNS / f"{Path(name).name}-probe-{args.backbone}.png")
         rows = sweep.rows
         plot_depth_sweep([r.label for r in rows], [r.cv_mean for r in rows], [r.cv_std for r in rows],
                          [r.dim for r in rows], plot, title=f"Depth sweep - {name} ({args.backbone})")

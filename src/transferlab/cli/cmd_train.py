@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from ..config import NORMALISATIONS, OPTIMIZERS, SCHEDULES, STRATEGIES, TrainConfig
 from ..engine.distributed import is_main_process, launched_distributed
+from ..paths import RunDir
 from . import _common
 from ._runtime import launch_processes
 
@@ -124,8 +124,8 @@ def _without_devices(argv: list[str]) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..api import train_config
     from ..data.augment import resolve_augment
-    from ..strategies import train
 
     if args.devices > 1 and not launched_distributed():
         return launch_processes(args.devices, _without_devices(args._argv))
@@ -133,9 +133,9 @@ def run(args: argparse.Namespace) -> int:
     if config.augment is not None:
         resolve_augment(config.augment)  # a bad spec fails now, in one line, not after extraction
     try:
-        result = train(config, args.out, progress=_common.progress_enabled(args), resume=args.resume)
+        result = train_config(config, args.out, progress=_common.progress_enabled(args), resume=args.resume)
     except KeyboardInterrupt:
-        out = args.out or Path("runs") / f"{Path(args.data).name}-{args.strategy}"  # train()'s default
+        out = args.out or RunDir.default(args.data, args.strategy).root
         _common.report_error(f"interrupted; completed epochs and cached features are saved: rerun the same "
                              f"command with --out {out} --resume")
         return 130

@@ -17,6 +17,7 @@ import torch
 from ..data.scan import Skipped, expand_image_sources
 from ..engine.device import pick_device
 from ..errors import BadImageError, DataError, TransferlabError
+from ..paths import RunDir
 from .. import viz
 from . import _common
 
@@ -251,22 +252,21 @@ def _gradcam(args) -> int:
             continue
         inputs = image.tensor[None].to(device)
         layer = layer or viz.default_layer(subject.model, "gradcam", inputs)
-        written.append(_explain(args, subject, image, inputs, layer, chosen, out, number, len(paths) > 1))
+        prefix = f"gradcam_{number:02d}_" if len(paths) > 1 else "gradcam_"
+        file = out / f"{prefix}{_slug(Path(image.path).stem)}.png"
+        written.append(_explain(args, subject, image, inputs, layer, chosen, file))
     if not written:
         raise DataError(f"none of the {len(paths)} images found in {', '.join(args.images)} could be read")
     return _report(args, written, skipped)
 
 
-def _explain(args, subject, image, inputs, layer: str, chosen: int | None, out: Path, number: int,
-             numbered: bool) -> dict:
+def _explain(args, subject, image, inputs, layer: str, chosen: int | None, file: Path) -> dict:
     cams = viz.class_activation_maps(subject.model, inputs, layer, None, args.method)
     if chosen is not None and chosen != cams[0].class_index:
         cams += viz.class_activation_maps(subject.model, inputs, layer, chosen, args.method)
     labels = ["predicted", "class"][: len(cams)]
     captions = [f"{label}: {subject.classes[c.class_index]} ({c.probability:.0%})" for label, c in zip(labels, cams)]
-    stem = f"gradcam_{number:02d}_{_slug(Path(image.path).stem)}.png" if numbered else \
-        f"gradcam_{_slug(Path(image.path).stem)}.png"
-    path = viz.plot_gradcam(image.display, cams, captions, out / stem)
+    path = viz.plot_gradcam(image.display, cams, captions, file)
     classes = [{"role": label, "class": subject.classes[c.class_index], "index": c.class_index,
                 "probability": c.probability, "logit": c.score} for label, c in zip(labels, cams)]
     return {"file": str(path), "image": image.path, "layer": layer, "method": args.method, "classes": classes}
@@ -302,7 +302,7 @@ def _out_dir(args) -> Path:
     if args.out:
         out = Path(args.out)
     elif getattr(args, "model", None) and viz.sources.is_run_dir(args.model):
-        out = Path(args.model) / "viz"
+        out = RunDir(args.model).viz
     else:
         out = Path(DEFAULT_OUT)
     out.mkdir(parents=True, exist_ok=True)

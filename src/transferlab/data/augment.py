@@ -16,6 +16,7 @@ import json
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -25,6 +26,7 @@ from torchvision.transforms import v2
 from ..backbones.preprocessing import Preprocessing
 from ..errors import TransferlabError, UnknownNameError, unknown_name
 from .transforms import eval_transform, interpolation_mode, to_model_input
+
 
 class AugmentSpecError(TransferlabError):
     """An augmentation spec with an unknown operation, parameter or an out-of-range value."""
@@ -182,26 +184,19 @@ def _affine(pre: Preprocessing, degrees: float, translate: float, zoom: float, s
                            shear=(-shear, shear) if shear else None, interpolation=_BILINEAR)
 
 
-@register_op("brightness", "multiply brightness by a factor in [1 - amount, 1 + amount]",
-             amount=Param(0.0, 1.0, 0.2))
-def _brightness(pre: Preprocessing, amount: float) -> v2.Transform:
-    return v2.ColorJitter(brightness=amount)
+def _jitter_one(pre: Preprocessing, amount: float, channel: str) -> v2.Transform:
+    return v2.ColorJitter(**{channel: amount})
 
 
-@register_op("contrast", "scale contrast by a factor in [1 - amount, 1 + amount]", amount=Param(0.0, 1.0, 0.2))
-def _contrast(pre: Preprocessing, amount: float) -> v2.Transform:
-    return v2.ColorJitter(contrast=amount)
-
-
-@register_op("saturation", "scale saturation by a factor in [1 - amount, 1 + amount]",
-             amount=Param(0.0, 1.0, 0.2))
-def _saturation(pre: Preprocessing, amount: float) -> v2.Transform:
-    return v2.ColorJitter(saturation=amount)
-
-
-@register_op("hue", "shift hue by up to `amount` of the colour circle", amount=Param(0.0, 0.5, 0.05))
-def _hue(pre: Preprocessing, amount: float) -> v2.Transform:
-    return v2.ColorJitter(hue=amount)
+# One colour property jittered alone: (op and ColorJitter argument, summary, largest amount, default).
+_JITTER_OPS = (
+    ("brightness", "multiply brightness by a factor in [1 - amount, 1 + amount]", 1.0, 0.2),
+    ("contrast", "scale contrast by a factor in [1 - amount, 1 + amount]", 1.0, 0.2),
+    ("saturation", "scale saturation by a factor in [1 - amount, 1 + amount]", 1.0, 0.2),
+    ("hue", "shift hue by up to `amount` of the colour circle", 0.5, 0.05),
+)
+for _channel, _summary, _high, _default in _JITTER_OPS:
+    register_op(_channel, _summary, amount=Param(0.0, _high, _default))(partial(_jitter_one, channel=_channel))
 
 
 @register_op("color_jitter", "brightness, contrast, saturation and hue in one step, in random order",
@@ -217,6 +212,19 @@ def _grayscale(pre: Preprocessing, p: float) -> v2.Transform:
     return v2.RandomGrayscale(p)
 
 
+@register_op("trivial_augment", "TrivialAugmentWide: one random photometric or geometric change per image, "
+             "at a random strength (nothing to tune)")
+def _trivial_augment(pre: Preprocessing) -> v2.Transform:
+    return v2.TrivialAugmentWide(interpolation=interpolation_mode(pre.interpolation))
+
+
+@register_op("randaugment", "RandAugment: `ops` random changes per image, each at strength `magnitude` of 30",
+             ops=Param(1, 5, 2), magnitude=Param(0, 30, 9))
+def _randaugment(pre: Preprocessing, ops: float, magnitude: float) -> v2.Transform:
+    return v2.RandAugment(num_ops=round(ops), magnitude=round(magnitude),
+                          interpolation=interpolation_mode(pre.interpolation))
+
+
 # --- presets and specs -------------------------------------------------------------------------
 PRESET_SPECS: dict[str, list] = {
     "none": [],
@@ -226,6 +234,7 @@ PRESET_SPECS: dict[str, list] = {
     "heavy": [{"op": "crop", "scale": [0.2, 1.0]}, "hflip",
               {"op": "affine", "degrees": 20, "translate": 0.15, "shear": 10},
               {"op": "color_jitter", "brightness": 0.4, "contrast": 0.4, "saturation": 0.4, "hue": 0.05}],
+    "trivial": [{"op": "crop", "scale": [0.3, 1.0]}, "hflip", "trivial_augment"],  # timm/torchvision recipes
 }
 PRESETS = tuple(PRESET_SPECS)
 
@@ -331,13 +340,12 @@ def preview_views(images: Iterable[torch.Tensor], pre: Preprocessing, spec: str 
     What the network sees, normalisation undone for display; the draws are fixed by `seed`.
     """
     evaluate, augment = eval_transform(pre), train_transform(pre, spec)
-    generator_state = torch.random.get_rng_state()
-    torch.manual_seed(seed)
-    try:
+    # torchvision's random transforms draw from the global CPU generator only: seeded for these
+    # draws, and restored afterwards
+    with torch.random.fork_rng(devices=[]):
+        torch.default_generator.manual_seed(seed)
         return [[undo_normalisation(evaluate(img), pre)] +
                 [undo_normalisation(augment(img), pre) for _ in range(views)] for img in images]
-    finally:
-        torch.random.set_rng_state(generator_state)
 
 
 def _load_yaml(text: str, where: str):

@@ -31,6 +31,33 @@ def eval_transform(pre: Preprocessing) -> v2.Compose:
     )
 
 
+TTA_MODES = ("none", "flip", "crops")
+
+
+def tta_views(pre: Preprocessing, mode: str = "none"):
+    """uint8 (3, H, W) -> the (V, C, S, S) views test-time augmentation averages over.
+
+    "none": the eval centre crop alone; "flip": it and its mirror image; "crops": the centre
+    crop, its mirror, and the four corner crops of the resized image (6 views).
+    """
+    if mode not in TTA_MODES:
+        from ..errors import unknown_name
+
+        raise unknown_name("test-time augmentation", mode, TTA_MODES)
+    finish = v2.Compose(to_model_input(pre))
+    mode_of = interpolation_mode(pre.interpolation)
+
+    def views(image: torch.Tensor) -> torch.Tensor:
+        resized = F.resize(image, pre.resize_size, interpolation=mode_of, antialias=True)
+        centre = F.center_crop(resized, pre.input_size)
+        crops = [centre] + ([F.hflip(centre)] if mode != "none" else [])
+        if mode == "crops":
+            crops += list(F.five_crop(resized, pre.input_size)[:4])
+        return torch.stack([finish(crop) for crop in crops])
+
+    return views
+
+
 def to_model_input(pre: Preprocessing) -> list:
     """The last steps of every pipeline: channels as the model expects, float, normalised."""
     steps = [v2.Grayscale(1)] if len(pre.mean) == 1 else []

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from ..backbones import Backbone, Preprocessing, create_backbone
+from ..backbones import Backbone, BackboneChoice, Preprocessing
 from ..data import DataSplits, load_splits
 from ..data.scan import recording_skips
-from ..features import FeatureSet, cached_features
+from ..features import ExtractionOptions, FeatureSet, cached_features
 from .duplicates import check_threshold, exact_duplicates, fingerprints, near_duplicates
 from .facts import fact_notes, measure_facts
 from .findings import EXACT, LABEL, NEAR, OUTLIER, Checkup
@@ -30,30 +30,29 @@ class DoctorOptions:
     Attributes:
         layer: the layer whose pooled features are compared (None: the end of the conv base).
         val_fraction, seed: as `train` (the same split, so cached features are shared).
-        device, progress: where the network runs; whether to show progress bars.
+        extraction: how the network runs (device, engine, precision, progress bars).
     """
 
     layer: str | None = None
     val_fraction: float = 0.2
     seed: int = 0
-    device: str = "auto"
-    progress: bool = False
+    extraction: ExtractionOptions = ExtractionOptions()
 
 
-def checkup(data: str, backbone: str = "efficientnet_lite0", weights: str = "imagenet",
-            input_size: int | None = None, options: DoctorOptions = DoctorOptions()) -> Checkup:
+def checkup(data: str, backbone: BackboneChoice = BackboneChoice(),
+            options: DoctorOptions = DoctorOptions()) -> Checkup:
     """Check `data` for duplicates, leaks between splits, likely label errors and outliers.
 
     Args:
         data: a folder, CSV or built-in dataset name (as `train`).
-        backbone, weights, input_size: the network whose features are compared.
+        backbone: the network whose features are compared.
         options: layer, split, device and progress.
 
     Raises:
         DataError: the data cannot be loaded.
     """
     splits = load_splits(data, options.val_fraction, options.seed)
-    base = create_backbone(backbone, weights, include_top=False, input_size=input_size)
+    base = backbone.create()
     return check_splits(splits, base, options)
 
 
@@ -63,14 +62,13 @@ def check_splits(splits: DataSplits, base: Backbone, options: DoctorOptions = Do
     start = time.perf_counter()
     pre = preprocessing or base.preprocessing
     with recording_skips():  # one warning per unreadable file
-        sets = {name: cached_features(base, images, options.layer, pre, device=options.device,
-                                      progress=options.progress)
+        sets = {name: cached_features(base, images, options.layer, pre, options.extraction)
                 for name, images in (("train", splits.train), ("val", splits.val), ("test", splits.test))
                 if images is not None and len(images)}
         pool = _pool(sets, splits.classes)
         hashes, thumbs = fingerprints(pool.paths)
         findings, labels_checked = _findings(pool, hashes, thumbs, options.seed)
-        threshold = check_threshold(base, pool, thumbs, options.layer, pre, options.device, options.seed)
+        threshold = check_threshold(base, pool, thumbs, options.layer, pre, options.extraction, options.seed)
         facts = measure_facts(splits, options.seed)
     notes = fact_notes(facts, pre.input_size)
     if not labels_checked:

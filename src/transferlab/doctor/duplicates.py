@@ -16,6 +16,7 @@ import hashlib
 import io
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -25,7 +26,7 @@ from ..backbones import Backbone, Preprocessing
 from ..data.decode import resize_shorter
 from ..data.images import open_rgb
 from ..errors import BadImageError
-from ..features import extract_features
+from ..features import ExtractionOptions, extract_features
 from .findings import EXACT, NEAR, Finding, ThresholdCheck
 from .pool import Pool, embed, keep_order, kept_first
 
@@ -129,7 +130,8 @@ def augmented_copy(image: Image.Image, crop: int = 4) -> Image.Image:
 
 
 def check_threshold(backbone: Backbone, pool: Pool, thumbs: np.ndarray, layer: str | None,
-                    preprocessing: Preprocessing, device: str = "auto", seed: int = 0) -> ThresholdCheck:
+                    preprocessing: Preprocessing, options: ExtractionOptions = ExtractionOptions(),
+                    seed: int = 0) -> ThresholdCheck:
     """How many of `COPY_SAMPLE` augmented copies `is_near` their originals."""
     rng = np.random.default_rng(seed)
     rows = sorted(rng.choice(len(pool), size=min(COPY_SAMPLE, len(pool)), replace=False).tolist())
@@ -139,7 +141,7 @@ def check_threshold(backbone: Backbone, pool: Pool, thumbs: np.ndarray, layer: s
         pixels.append(float(thumbnail_vector(copy) @ thumbs[row]))
         image = resize_shorter(copy, preprocessing.resize_size, preprocessing.interpolation)
         copies.append(torch.from_numpy(np.asarray(image, dtype=np.uint8).copy()).permute(2, 0, 1))  # (3, H, W)
-    features = extract_features(backbone, copies, layer=layer, preprocessing=preprocessing, device=device)
+    features = extract_features(backbone, copies, layer, preprocessing, replace(options, progress=False))
     centre = pool.centre
     sims = (embed(features, centre) * embed(pool.features[rows], centre)).sum(axis=1)
     caught = is_near(sims, np.array(pixels))

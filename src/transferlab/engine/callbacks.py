@@ -9,8 +9,9 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from ..models.storage import save_weights
 from ..paths import atomic_write_text
-from .checkpoint import save_training_state, save_weights
+from .checkpoint import save_training_state
 
 log = logging.getLogger(__name__)
 

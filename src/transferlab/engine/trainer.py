@@ -6,6 +6,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -15,6 +16,7 @@ from ..errors import TransferlabError
 from ..models.freezing import apply_bn_policy
 from .device import autocast, to_device
 from .distributed import World, all_sum, any_rank, current_world, gather
+from .seeding import seeded
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +25,27 @@ RANK_SEED_STRIDE = 1_000_003
 
 class TrainingDiverged(TransferlabError):
     """The loss became NaN or infinite."""
+
+
+@dataclass(frozen=True)
+class TrainerOptions:
+    """What a `Trainer` does besides stepping its optimizer.
+
+    Attributes:
+        l1: L1 penalty on trainable weights (matrices and kernels, not biases or norms).
+        max_norm: renormalise each output unit's incoming weights to at most this L2 norm.
+        bn_policy: BatchNorm policy applied after `model.train()` (see models.freezing).
+        seed: base seed; epoch `e` draws from `seed + e`, so resumed runs replay exactly.
+        distributed: in a torchrun world, train with DistributedDataParallel on this rank's share
+            of each batch; epoch metrics are then summed over the ranks (the batches given must
+            be this rank's share, as `engine.batches.image_batches` cuts them).
+    """
+
+    l1: float = 0.0
+    max_norm: float | None = None
+    bn_policy: str | None = None
+    seed: int = 0
+    distributed: bool = False
 
 
 class Trainer:
@@ -35,13 +58,7 @@ class Trainer:
         device: where to run.
         lr_at_step: multiplier of `base_lr` at a global step (see `schedule.lr_multiplier`).
         callbacks: objects with any of `on_fit_start`, `on_batch_end`, `on_epoch_end`, `on_fit_end`.
-        l1: L1 penalty on trainable weights (matrices and kernels, not biases or norms).
-        max_norm: renormalise each output unit's incoming weights to at most this L2 norm.
-        bn_policy: BatchNorm policy applied after `model.train()` (see models.freezing).
-        seed: base seed; each epoch reseeds with `seed + epoch` so resumed runs replay exactly.
-        distributed: in a torchrun world, train with DistributedDataParallel on this rank's share
-            of each batch; epoch metrics are then summed over the ranks (the batches given must
-            be this rank's share, as `strategies.common.image_batches` cuts them).
+        options: penalties, BatchNorm policy, seed and distribution.
     """
 
     def __init__(
@@ -52,24 +69,17 @@ class Trainer:
         device: torch.device,
         lr_at_step: Callable[[int], float] = lambda step: 1.0,
         callbacks: Sequence = (),
-        l1: float = 0.0,
-        max_norm: float | None = None,
-        bn_policy: str | None = None,
-        seed: int = 0,
-        distributed: bool = False,
+        options: TrainerOptions = TrainerOptions(),
     ):
         self.model = model
-        self.world = current_world() if distributed else World()
+        self.options = options
+        self.world = current_world() if options.distributed else World()
         self.network = self._wrap(model, device) if self.world.active else model
         self.optimizer = optimizer
         self.loss_fn = loss_fn
         self.device = device
         self.lr_at_step = lr_at_step
         self.callbacks = list(callbacks)
-        self.l1 = l1
-        self.max_norm = max_norm
-        self.bn_policy = bn_policy
-        self.seed = seed
         self.state = {"epoch": -1, "step": 0, "best_acc": -1.0, "best_loss": math.inf, "best_epoch": -1,
                       "bad_epochs": 0, "history": []}
         self.should_stop = False
@@ -81,11 +91,14 @@ class Trainer:
         self._call("on_fit_start")
         first = epochs if self.state.get("stopped") else self.state["epoch"] + 1  # a finished run stays finished
         for epoch in range(first, epochs):
-            # each rank draws its own augmentation and dropout; rank 0 draws as a single process does
-            torch.manual_seed(self.seed + epoch + RANK_SEED_STRIDE * self.world.rank)
             start = time.perf_counter()
-            train_loss, train_acc = self.train_epoch(train_batches(epoch), epoch)
-            val_loss, val_acc, _, _ = self.evaluate(val_batches)
+            # Augmentation, dropout and loader workers draw from the global generators (they take
+            # no generator of their own): each epoch draws from its own seed, so a resumed run
+            # replays the epochs it has left exactly. Each rank draws its own augmentation and
+            # dropout; rank 0 draws as a single process does.
+            with seeded(self.options.seed + epoch + RANK_SEED_STRIDE * self.world.rank, self.device):
+                train_loss, train_acc = self.train_epoch(train_batches(epoch), epoch)
+                val_loss, val_acc, _, _ = self.evaluate(val_batches)
             row = {"epoch": epoch, "phase": phase, "train_loss": train_loss, "train_acc": train_acc,
                    "val_loss": val_loss, "val_acc": val_acc, "lr": self.optimizer.param_groups[-1]["lr"],
                    "seconds": round(time.perf_counter() - start, 3)}
@@ -99,8 +112,8 @@ class Trainer:
     def train_epoch(self, batches: Iterable, epoch: int) -> tuple[float, float]:
         """One pass over `batches`; returns mean loss and accuracy."""
         self.model.train()
-        if self.bn_policy:
-            apply_bn_policy(self.model, self.bn_policy)
+        if self.options.bn_policy:
+            apply_bn_policy(self.model, self.options.bn_policy)
         total_loss, correct, seen = 0.0, 0, 0
         for inputs, labels in batches:
             loss, logits, labels = self._step(inputs, labels, epoch)
@@ -141,8 +154,8 @@ class Trainer:
         with autocast(self.device):
             logits = self.network(inputs).float()
         loss = self.loss_fn(logits, labels)
-        if self.l1:
-            loss = loss + self.l1 * sum(p.abs().sum() for p in self._penalised())
+        if self.options.l1:
+            loss = loss + self.options.l1 * sum(p.abs().sum() for p in self._penalised())
         diverged = not torch.isfinite(loss)
         if self.world.active:  # all ranks stop together, before DDP's gradient exchange
             diverged = any_rank(diverged)
@@ -154,7 +167,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
-        if self.max_norm:
+        if self.options.max_norm:
             self._apply_max_norm()
         self.state["step"] += 1
         return float(loss.detach()), logits.detach(), labels
@@ -178,7 +191,7 @@ class Trainer:
     @torch.no_grad()
     def _apply_max_norm(self) -> None:
         for param in self._penalised():
-            param.copy_(torch.renorm(param, p=2, dim=0, maxnorm=self.max_norm))
+            param.copy_(torch.renorm(param, p=2, dim=0, maxnorm=self.options.max_norm))
 
     def _record(self, row: dict) -> None:
         state = self.state

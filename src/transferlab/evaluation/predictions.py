@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 from ..backbones import Preprocessing
 from ..data.decode import decode_images
 from ..data.scan import Skipped
-from ..data.transforms import eval_transform
+from ..data.transforms import tta_views
 from ..engine.device import autocast, pick_device, to_device
 from ..models.inference import frozen_forward
 from ..models.fold import fold_batch_norm, probe_input
@@ -33,36 +33,60 @@ def predict_paths(
     device: str = "auto",
     progress: bool = False,
     engine: str = "auto",
+    tta: str = "none",
 ) -> tuple[np.ndarray, tuple[str, ...], list[Skipped]]:
     """Softmax probabilities (N, K) for the readable images among `paths`, and what was skipped.
 
     Images are decoded `DECODE_CHUNK` at a time, so memory does not grow with `len(paths)`.
-    `engine` runs the forward pass ("auto", "torch", "openvino": `models.inference.frozen_forward`).
+    `engine` runs the forward pass ("auto", "torch", "openvino": `models.inference.frozen_forward`);
+    `tta` averages the probabilities over test-time views ("none", "flip", "crops": `tta_views`).
     """
-    transform = eval_transform(preprocessing)
-    target = pick_device(device)
-    model.eval().to(target).to(memory_format=torch.channels_last)
-    sample = probe_input(preprocessing.input_size, target)
-    network = fold_batch_norm(model, lambda net: net(sample))  # the same outputs, faster
-    forward, used = frozen_forward(network, preprocessing.input_size, target, engine, images=len(paths))
-    in_torch = used == "torch"
+    predict = _predictor(model, preprocessing, device, engine, len(paths), batch_size, tta)
     probs, kept, skipped = [], [], []
     bar = tqdm(total=len(paths), desc="predict", unit="img", disable=not progress)
     for start in range(0, len(paths), DECODE_CHUNK):
         decoded, bad = decode_images(paths[start : start + DECODE_CHUNK], preprocessing.resize_size,
                                      preprocessing.interpolation)
-        for first in range(0, len(decoded.images), batch_size):
-            batch = torch.stack([transform(img) for img in decoded.images[first : first + batch_size]])
-            with autocast(target):
-                (logits,) = forward(to_device(batch, target) if in_torch else batch)
-            logits = logits.float()
-            probs.append(logits.softmax(1).cpu().numpy())
+        probs.append(predict(decoded.images))
         kept += decoded.paths
         skipped += bad
         bar.update(len(decoded.paths) + len(bad))
     bar.close()
+    probs = [p for p in probs if len(p)]
     out = np.concatenate(probs) if probs else np.zeros((0, 0), dtype=np.float32)
     return out, tuple(kept), skipped
+
+
+@torch.no_grad()
+def predict_images(model: nn.Module, images: Sequence[torch.Tensor], preprocessing: Preprocessing,
+                   batch_size: int = 64, device: str = "auto", engine: str = "auto", tta: str = "none") -> np.ndarray:
+    """Softmax probabilities (N, K) for images already decoded to uint8 (3, H, W) at the working
+    size (`data.inputs.as_inputs`), prepared as `predict_paths` prepares files."""
+    return _predictor(model, preprocessing, device, engine, len(images), batch_size, tta)(images)
+
+
+def _predictor(model: nn.Module, preprocessing: Preprocessing, device: str, engine: str, count: int,
+               batch_size: int, tta: str) -> Callable[[Sequence[torch.Tensor]], np.ndarray]:
+    """decoded images -> probabilities (averaged over the `tta` views), through a BatchNorm-folded
+    copy of `model` on the chosen engine."""
+    views = tta_views(preprocessing, tta)
+    target = pick_device(device)
+    model.eval().to(target).to(memory_format=torch.channels_last)
+    sample = probe_input(preprocessing.input_size, target)
+    network = fold_batch_norm(model, lambda net: net(sample))  # the same outputs, faster
+    forward, used = frozen_forward(network, preprocessing.input_size, target, engine, images=count)
+    in_torch = used == "torch"
+
+    def predict(images: Sequence[torch.Tensor]) -> np.ndarray:
+        probs = []
+        for first in range(0, len(images), batch_size):
+            batch = torch.stack([views(img) for img in images[first : first + batch_size]])  # (B, V, C, S, S)
+            with autocast(target):
+                (logits,) = forward(to_device(batch.flatten(0, 1), target) if in_torch else batch.flatten(0, 1))
+            probs.append(logits.float().softmax(1).unflatten(0, batch.shape[:2]).mean(1).cpu().numpy())
+        return np.concatenate(probs) if probs else np.zeros((0, 0), dtype=np.float32)
+
+    return predict
 
 
 def top_k_predictions(

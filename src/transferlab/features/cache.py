@@ -13,7 +13,7 @@ import json
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -25,14 +25,14 @@ from ..backbones import Backbone, Preprocessing
 from ..data.augment import train_transform
 from ..data.decode import DecodedImages, decode_images
 from ..data.scan import ImageSet, Skipped, report_skips
-from ..engine.checkpoint import DIGEST_KEY, load_checked, save_checked
 from ..engine.device import pick_device
 from ..engine.distributed import World, current_world, gather, on_main, shard_batches
 from ..errors import DataError
 from ..models.fingerprint import parameter_fingerprint
+from ..models.storage import DIGEST_KEY, load_checked, save_checked
 from ..paths import cache_dir
 from ..models.inference import planned_engine
-from .extract import COMPILE_MIN_IMAGES, current_extract_options, extract_features, inference_network
+from .extract import COMPILE_MIN_IMAGES, ExtractionOptions, extract_features, inference_network
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +50,24 @@ class FeatureSet:
     from_cache: bool = False
 
 
+@dataclass(frozen=True)
+class AugmentedView:
+    """Augmented view number `index` of every image, drawn reproducibly from `seed`.
+
+    Attributes:
+        augment: an augmentation preset or spec (as `data.augment.resolve_augment` takes).
+        index: which view (each is its own cache entry).
+        seed: the run's seed.
+    """
+
+    augment: str
+    index: int = 0
+    seed: int = 0
+
+
 def feature_key(backbone: Backbone, layer: str | None, pre: Preprocessing, images: ImageSet,
-                view: tuple | None = None) -> str:
-    """sha256 of everything the features depend on (including the surrounding `extract_options`)."""
-    options = current_extract_options()
+                options: ExtractionOptions, view: tuple | None = None) -> str:
+    """sha256 of everything the features depend on (`options`' precision and engine included)."""
     files = []
     for path in images.paths:
         try:
@@ -83,49 +97,39 @@ def cached_features(
     images: ImageSet,
     layer: str | None = None,
     preprocessing: Preprocessing | None = None,
-    batch_size: int = 64,
-    device: str = "auto",
-    progress: bool = False,
+    options: ExtractionOptions = ExtractionOptions(),
+    *,
     root: Path | None = None,
     decoded: DecodedImages | None = None,
-    augment: str | None = None,
-    view: int = 0,
-    seed: int = 0,
+    view: AugmentedView | None = None,
 ) -> FeatureSet:
     """Features for `images`, from the cache when every input is unchanged, else computed and stored.
 
     Args:
+        options: how the network runs; its precision and engine are part of the cache key.
+        root: the cache folder (default: `paths.cache_dir() / "features"`).
         decoded: the images already decoded at `preprocessing.resize_size` (skips decoding again).
-        augment: an augmentation preset; with it the features are of augmented view number
-            `view`, drawn reproducibly from `seed` (each view is its own cache entry).
+        view: with it, the features are of that augmented view instead of the eval crop.
     """
     pre = preprocessing or backbone.preprocessing
     world = current_world()
     view_id = None
-    if augment:  # a view is drawn per shard: the same seed over N processes draws other views
-        view_id = (augment, view, seed) + ((world.size,) if world.active else ())
-    entry = entry_path(feature_key(backbone, layer, pre, images, view_id), root)
+    if view is not None:  # a view is drawn per shard: the same seed over N processes draws other views
+        view_id = (view.augment, view.index, view.seed) + ((world.size,) if world.active else ())
+    entry = entry_path(feature_key(backbone, layer, pre, images, options, view_id), root)
     entry.parent.mkdir(parents=True, exist_ok=True)
 
     def compute(part: ImageSet, part_decoded: DecodedImages | None) -> FeatureSet:
-        transform = None
-        if augment:
-            torch.manual_seed(seed * 100_003 + view)
-            transform = train_transform(pre, augment)
-        if part_decoded is None:
-            features, kept_paths, skipped = _stream_features(backbone, part, layer, pre, batch_size, device,
-                                                             progress, transform)
-        else:
-            kept_paths, decoded_set = part_decoded.paths, set(part_decoded.paths)
-            skipped = [Skipped(p, "unreadable image") for p in part.paths if p not in decoded_set]
-            features = extract_features(backbone, part_decoded.images, layer, pre, batch_size, device, progress,
-                                        transform)
-        kept = set(kept_paths)
-        labels = np.array([lab for p, lab in zip(part.paths, part.labels) if p in kept], dtype=np.int64)
-        return FeatureSet(features, labels, tuple(kept_paths), tuple(skipped))
+        if view is None:
+            return _computed(backbone, part, part_decoded, layer, pre, options, None)
+        # torchvision's random transforms draw from the global CPU generator only: it is seeded
+        # for this view's draws and restored afterwards, so the caller's RNG is left as it was
+        with torch.random.fork_rng(devices=[]):
+            torch.default_generator.manual_seed(view.seed * 100_003 + view.index)
+            return _computed(backbone, part, part_decoded, layer, pre, options, train_transform(pre, view.augment))
 
     if world.active:
-        result = _shared_entry(entry, images, decoded, batch_size, compute, world)
+        result = _shared_entry(entry, images, decoded, options.batch_size, compute, world)
     else:
         with FileLock(str(entry) + ".lock"):
             result = _cache_hit(entry)
@@ -133,6 +137,20 @@ def cached_features(
                 result = _checked(compute(images, decoded), images)
                 _write_entry(entry, result)
     return result
+
+
+def _computed(backbone: Backbone, images: ImageSet, decoded: DecodedImages | None, layer: str | None,
+              pre: Preprocessing, options: ExtractionOptions, transform) -> FeatureSet:
+    """Features of `images` (decoded here chunk by chunk unless `decoded` holds them)."""
+    if decoded is None:
+        features, kept_paths, skipped = _stream_features(backbone, images, layer, pre, options, transform)
+    else:
+        kept_paths, decoded_set = decoded.paths, set(decoded.paths)
+        skipped = [Skipped(p, "unreadable image") for p in images.paths if p not in decoded_set]
+        features = extract_features(backbone, decoded.images, layer, pre, options, transform)
+    kept = set(kept_paths)
+    labels = np.array([lab for p, lab in zip(images.paths, images.labels) if p in kept], dtype=np.int64)
+    return FeatureSet(features, labels, tuple(kept_paths), tuple(skipped))
 
 
 def _cache_hit(entry: Path) -> FeatureSet | None:
@@ -191,26 +209,25 @@ def _merge(parts: list[FeatureSet], images: ImageSet) -> FeatureSet:
                       tuple(bad[p] for p in images.paths if p in bad))
 
 
-def _stream_features(backbone, images: ImageSet, layer, pre: Preprocessing, batch_size: int, device: str,
-                     progress: bool, transform) -> tuple[np.ndarray, tuple[str, ...], list[Skipped]]:
+def _stream_features(backbone, images: ImageSet, layer, pre: Preprocessing, options: ExtractionOptions,
+                     transform) -> tuple[np.ndarray, tuple[str, ...], list[Skipped]]:
     """Decode and extract chunk by chunk: only one chunk of decoded pixels is ever in memory."""
-    chunk = int(np.clip(CHUNK_BYTES // (3 * pre.resize_size**2), batch_size, 8192))
-    target = pick_device(device)
+    chunk = int(np.clip(CHUNK_BYTES // (3 * pre.resize_size**2), options.batch_size, 8192))
+    target = pick_device(options.device)
     backbone.eval().to(target).to(memory_format=torch.channels_last)
     backbone = inference_network(backbone, (layer,), pre.input_size, target)  # once, not per chunk
-    options = current_extract_options()  # compilation and engine decided on the whole extraction
+    # compilation and engine decided on the whole extraction, not per chunk
     compiled = options.compile if options.compile is not None else len(images) >= COMPILE_MIN_IMAGES
-    engine = planned_engine(options.engine, len(images))
+    per_chunk = replace(options, progress=False, compile=compiled, engine=planned_engine(options.engine, len(images)))
     features, kept, skipped = None, [], []  # features: (N, C), filled in place (no concatenated copy)
-    bar = tqdm(total=len(images), desc="features", unit="img", disable=not progress)
+    bar = tqdm(total=len(images), desc="features", unit="img", disable=not options.progress)
 
     def chunk_features(paths: Sequence[str]) -> tuple[np.ndarray | None, tuple[str, ...], list[Skipped]]:
         # the decoded pixels die here, before the next chunk is decoded
         decoded, bad = decode_images(paths, pre.resize_size, pre.interpolation)
         if not decoded.images:
             return None, (), bad
-        part = extract_features(backbone, decoded.images, layer, pre, batch_size, device, False, transform,
-                                compile=compiled, engine=engine)
+        part = extract_features(backbone, decoded.images, layer, pre, per_chunk, transform)
         return part, decoded.paths, bad
 
     for first in range(0, len(images), chunk):

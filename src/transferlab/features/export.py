@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..backbones import create_backbone
+from ..backbones import BackboneChoice
 from ..data import load_splits
 from ..errors import TransferlabError
 from ..paths import atomic_path
 from .cache import FeatureSet, cached_features
+from .extract import ExtractionOptions
 
 
 @dataclass(frozen=True)
@@ -25,14 +26,13 @@ class SplitFeatures:
     classes: tuple[str, ...]
 
 
-def all_split_features(data: str, backbone: str, weights: str, layer: str | None, input_size: int | None,
-                       batch_size: int = 64, device: str = "auto", progress: bool = False) -> list[SplitFeatures]:
+def all_split_features(data: str, backbone: BackboneChoice, layer: str | None,
+                       options: ExtractionOptions = ExtractionOptions()) -> list[SplitFeatures]:
     """Cached pooled features of every split of `data` (train, val, test where present)."""
     splits = load_splits(data)
-    model = create_backbone(backbone, weights, include_top=False, input_size=input_size)
+    model = backbone.create()
     sets = (("train", splits.train), ("val", splits.val), ("test", splits.test))
-    return [SplitFeatures(name, cached_features(model, images, layer, batch_size=batch_size, device=device,
-                                                progress=progress), splits.classes)
+    return [SplitFeatures(name, cached_features(model, images, layer, options=options), splits.classes)
             for name, images in sets if images is not None and len(images)]
 
 

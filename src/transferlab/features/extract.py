@@ -16,12 +16,10 @@ fourth decimal.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextvars import ContextVar
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,45 +42,30 @@ COMPILE_MIN_IMAGES = 20_000
 
 
 @dataclass(frozen=True)
-class ExtractOptions:
-    """How `extract_features` runs when its caller does not say.
+class ExtractionOptions:
+    """How a frozen network runs over images (every extraction, cached or not, takes one).
 
     Attributes:
+        batch_size: images per forward pass.
+        device: "auto", "cpu", "cuda", ...
         precision: "auto" (bf16 on CUDA, fp32 elsewhere), "fp32" or "bf16".
         compile: True/False, or None to compile only for at least `COMPILE_MIN_IMAGES` images.
-        engine: "auto", "torch" or "openvino" (see `models.inference`).
-
-    A field left None is taken from the surrounding `extract_options` (defaults: "auto", None, "auto").
+        engine: "auto", "torch" or "openvino" (see `models.inference`); OpenVINO does not run
+            with `compile`.
+        progress: show a progress bar.
     """
 
-    precision: str | None = None
+    batch_size: int = 64
+    device: str = "auto"
+    precision: str = "auto"
     compile: bool | None = None
-    engine: str | None = None
+    engine: str = "auto"
+    progress: bool = False
 
-
-_OPTIONS: ContextVar[ExtractOptions] = ContextVar("transferlab_extract_options",
-                                                  default=ExtractOptions("auto", None, "auto"))
-
-
-@contextlib.contextmanager
-def extract_options(precision: str = "auto", compile: bool | None = None,
-                    engine: str = "auto") -> Iterator[ExtractOptions]:
-    """Set precision, compilation and engine for every extraction inside the block (e.g. a whole run).
-
-    Used by strategies so that options reach extractions made deep inside the feature cache.
-    """
-    if precision not in PRECISIONS:
-        raise unknown_name("precision", precision, PRECISIONS)
-    token = _OPTIONS.set(ExtractOptions(precision, compile, check_engine(engine)))
-    try:
-        yield _OPTIONS.get()
-    finally:
-        _OPTIONS.reset(token)
-
-
-def current_extract_options() -> ExtractOptions:
-    """The options `extract_options` set for the surrounding block (defaults outside one)."""
-    return _OPTIONS.get()
+    def __post_init__(self):
+        if self.precision not in PRECISIONS:
+            raise unknown_name("precision", self.precision, PRECISIONS)
+        check_engine(self.engine)
 
 
 def native_bf16(device: torch.device) -> bool:
@@ -115,14 +98,9 @@ def extract_features(
     images: Sequence[torch.Tensor],
     layer: str | None = None,
     preprocessing: Preprocessing | None = None,
-    batch_size: int = 64,
-    device: str = "auto",
-    progress: bool = False,
+    options: ExtractionOptions = ExtractionOptions(),
     transform: Callable | None = None,
-    precision: str | None = None,
-    compile: bool | None = None,
     fold: bool = True,
-    engine: str | None = None,
 ) -> np.ndarray:
     """Pooled features (N, C) float32 for decoded uint8 images (3, H, W).
 
@@ -131,37 +109,25 @@ def extract_features(
         images: sequence of uint8 tensors, e.g. `DecodedImages.images`.
         layer: named layer to tap; None for the end of the conv base.
         preprocessing: eval preprocessing (default: the backbone's).
-        batch_size: images per forward pass.
-        device: "auto", "cpu", "cuda", ...
-        progress: show a progress bar.
+        options: batching, device, precision, compilation, engine and progress bar.
         transform: per-image transform to the network's input (default: the eval crop and
             normalisation, done per batch). Random transforms draw from torch's global RNG in
             image order, so a seeded run is reproducible.
-        precision: "auto", "fp32" or "bf16"; None: the surrounding `extract_options`.
-        compile: compile the network with `torch.compile`; None: the surrounding
-            `extract_options`, else only for at least `COMPILE_MIN_IMAGES` images.
         fold: run a BatchNorm-folded copy (`inference_network`); False when the caller
-            hooks modules of `backbone` itself, which the copy would not run.
-        engine: "auto", "torch" or "openvino" (`models.inference.frozen_forward`); None: the
-            surrounding `extract_options`. OpenVINO does not run with `compile`.
+            already folded it (a backbone that carries hooks is never folded, so they run).
     """
-    return extract_layer_features(backbone, images, (layer,), preprocessing, batch_size, device, progress,
-                                  transform, ExtractOptions(precision, compile, engine), fold)[0]
+    return extract_layer_features(backbone, images, (layer,), preprocessing, options, transform, fold)[0]
 
 
 @torch.no_grad()
 def extract_layer_features(backbone: Backbone, images: Sequence[torch.Tensor], layers: Sequence[str | None],
-                           preprocessing: Preprocessing | None = None, batch_size: int = 64, device: str = "auto",
-                           progress: bool = False, transform: Callable | None = None,
-                           options: ExtractOptions | None = None, fold: bool = True) -> list[np.ndarray]:
-    """Pooled features (N, C) float32 at each of `layers`, all from one pass (see `extract_features`).
-
-    `options` fields left None (precision, compile, engine) come from the surrounding
-    `extract_options`.
-    """
+                           preprocessing: Preprocessing | None = None,
+                           options: ExtractionOptions = ExtractionOptions(), transform: Callable | None = None,
+                           fold: bool = True) -> list[np.ndarray]:
+    """Pooled features (N, C) float32 at each of `layers`, all from one pass (see `extract_features`)."""
+    batch_size = options.batch_size
     pre = preprocessing or backbone.preprocessing
-    options = _resolved(options)
-    target = pick_device(device)
+    target = pick_device(options.device)
     dtype = compute_dtype(options.precision, target)
     backbone.eval().to(target).to(memory_format=torch.channels_last)
     if fold:
@@ -182,7 +148,7 @@ def extract_layer_features(backbone: Backbone, images: Sequence[torch.Tensor], l
         return torch.stack([transform(img) for img in chunk])
 
     chunks, start = [], time.perf_counter()
-    bar = tqdm(total=len(images), desc="features", unit="img", disable=not progress)
+    bar = tqdm(total=len(images), desc="features", unit="img", disable=not options.progress)
     starts = range(0, len(images), batch_size)
     # Beside a GPU the next batch is prepared while the current one runs; on a CPU that thread
     # would compete with the network's own threads for the same cores (measured: 62 vs 82 img/s).
@@ -202,16 +168,6 @@ def extract_layer_features(backbone: Backbone, images: Sequence[torch.Tensor], l
     if not chunks:
         return [np.zeros((0, 0), dtype=np.float32) for _ in layers]
     return [np.concatenate([c[i] for c in chunks]).astype(np.float32, copy=False) for i in range(len(layers))]
-
-
-def _resolved(options: ExtractOptions | None) -> ExtractOptions:
-    """`options` with its None fields taken from the surrounding `extract_options`."""
-    context = _OPTIONS.get()
-    if options is None:
-        return context
-    return ExtractOptions(options.precision or context.precision,
-                          options.compile if options.compile is not None else context.compile,
-                          check_engine(options.engine or context.engine))
 
 
 def inference_network(backbone: Backbone, layers: Sequence[str | None], side: int, device: torch.device) -> Backbone:

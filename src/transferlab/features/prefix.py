@@ -22,10 +22,12 @@ from ..backbones import Backbone, Preprocessing
 from ..data.decode import DecodedImages
 from ..data.scan import ImageSet
 from ..data.transforms import eval_batch
+from ..engine.device import pick_device
 from ..models.fold import fold_batch_norm, probe_input
 from ..models.inference import frozen_forward
 from ..models.split import BackboneSplit
 from .cache import entry_path, feature_key
+from .extract import ExtractionOptions
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +43,8 @@ def prefix_maps_bytes(split: BackboneSplit, side: int, images: int) -> int:
 
 
 def cached_prefix_maps(backbone: Backbone, split: BackboneSplit, images: ImageSet, decoded: DecodedImages,
-                       view: tuple | None, transform: Callable | None, device: torch.device,
-                       engine: str = "auto", progress: bool = False) -> np.ndarray:
+                       view: tuple | None, transform: Callable | None,
+                       options: ExtractionOptions = ExtractionOptions()) -> np.ndarray:
     """(N, C, h, w) fp16 prefix outputs of `decoded` (memory-mapped), from the cache when unchanged.
 
     Args:
@@ -50,9 +52,11 @@ def cached_prefix_maps(backbone: Backbone, split: BackboneSplit, images: ImageSe
         view: None for the clean images, else `(augment, view, seed)`: the view's augmentation is
             drawn from `seed` as `features-aug` draws its views, without touching the global RNG.
         transform: the per-image transform of that view (None: the eval crop and normalisation).
+        options: the device, engine and progress bar (the maps are computed in fp32, kept in fp16).
     """
     pre = backbone.preprocessing
-    entry = entry_path(feature_key(backbone, f"prefix:{split.boundary}", pre, images, view)).with_suffix(".npy")
+    key = feature_key(backbone, f"prefix:{split.boundary}", pre, images, options, view)
+    entry = entry_path(key).with_suffix(".npy")
     if entry.is_file():
         maps = np.load(entry, mmap_mode="r")
         if len(maps) == len(decoded.images):
@@ -60,19 +64,20 @@ def cached_prefix_maps(backbone: Backbone, split: BackboneSplit, images: ImageSe
     with torch.random.fork_rng(devices=[]):
         if view is not None:
             torch.manual_seed(view[2] * 100_003 + view[1])
-        maps = _run_prefix(split, decoded.images, pre, transform, device, engine, progress)
+        maps = _run_prefix(split, decoded.images, pre, transform, pick_device(options.device), options)
     _save_atomically(entry, maps)
     return np.load(entry, mmap_mode="r")
 
 
 @torch.no_grad()
 def _run_prefix(split: BackboneSplit, images, pre: Preprocessing, transform: Callable | None,
-                device: torch.device, engine: str, progress: bool) -> np.ndarray:
+                device: torch.device, options: ExtractionOptions) -> np.ndarray:
     sample = probe_input(pre.input_size, device)
     prefix = fold_batch_norm(split.prefix.eval().to(device), lambda net: net(sample))
-    forward, ran = frozen_forward(prefix, pre.input_size, device, engine, "fp32", len(images))
+    forward, ran = frozen_forward(prefix, pre.input_size, device, options.engine, "fp32", len(images))
     chunks = []
-    for first in tqdm(range(0, len(images), BATCH), desc="frozen prefix", unit="batch", disable=not progress):
+    starts = range(0, len(images), BATCH)
+    for first in tqdm(starts, desc="frozen prefix", unit="batch", disable=not options.progress):
         chunk = images[first : first + BATCH]
         batch = eval_batch(chunk, pre) if transform is None else torch.stack([transform(img) for img in chunk])
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda" and ran == "torch"):

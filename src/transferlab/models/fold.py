@@ -6,6 +6,8 @@ activations fewer per layer (efficientnet_lite0: 49 of them, about 1.15x faster 
 cores; BENCHMARKS.md, "Throughput"). The pairs are found by running the network once with
 hooks (a BatchNorm whose input is exactly a convolution's output), and the copy is used only
 if it reproduces the original's outputs on a random batch; otherwise the original is returned.
+A network that carries hooks is not folded: its deep copy would run copies of them (still
+writing to their callers' state) on folded modules, and stripping them would silently stop them.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from collections.abc import Callable
 
 import torch
 from torch import nn
+
+from ..backbones import hooked, live_hooks
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +36,14 @@ def fold_batch_norm(model: nn.Module, run: Callable[[nn.Module], torch.Tensor]) 
             `lambda m: m(sample)`; used to find the pairs and to check the copy.
 
     Returns:
-        The folded copy (attribute `bn_folded` True), or `model` when nothing can be folded
-        or the copy's outputs differ.
+        The folded copy (attribute `bn_folded` True), or `model` when nothing can be folded,
+        the copy's outputs differ, or `model` carries hooks (so they keep running).
     """
     if getattr(model, "bn_folded", False):
+        return model
+    hooked_modules = live_hooks(model)
+    if hooked_modules:
+        log.debug("BatchNorm not folded: modules %s of %s carry hooks", hooked_modules[:3], type(model).__name__)
         return model
     with torch.no_grad():
         pairs = _conv_norm_pairs(model, run)
@@ -59,7 +67,7 @@ def fold_batch_norm(model: nn.Module, run: Callable[[nn.Module], torch.Tensor]) 
 def _conv_norm_pairs(model: nn.Module, run: Callable[[nn.Module], torch.Tensor]) -> list[tuple[str, str]]:
     """(conv, norm) module names where the norm runs next, on the conv's output tensor itself."""
     last: list = [None]  # (data_ptr, name) of the latest conv output not yet consumed by a norm
-    pairs, handles = [], []
+    pairs = []
 
     def after_conv(name):
         def hook(module, inputs, output):
@@ -73,16 +81,11 @@ def _conv_norm_pairs(model: nn.Module, run: Callable[[nn.Module], torch.Tensor])
             last[0] = None
         return hook
 
-    try:
-        for name, module in model.named_modules():
-            if isinstance(module, nn.Conv2d):
-                handles.append(module.register_forward_hook(after_conv(name)))
-            elif isinstance(module, _NORMS) and module.track_running_stats and module.affine:
-                handles.append(module.register_forward_pre_hook(before_norm(name)))
+    modules = list(model.named_modules())
+    convs = [(m, after_conv(n)) for n, m in modules if isinstance(m, nn.Conv2d)]
+    norms = [(m, before_norm(n)) for n, m in modules if isinstance(m, _NORMS) and m.track_running_stats and m.affine]
+    with hooked(forward=convs, pre=norms):
         run(model)
-    finally:
-        for handle in handles:
-            handle.remove()
     return list(dict.fromkeys(pairs))  # a module called twice folds once
 
 

@@ -26,8 +26,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..backbones import Backbone
-from ..backbones.taps import capture, forward_until
+from ..backbones import Backbone, capture, forward_until
 from ..errors import unknown_name
 from .fingerprint import parameter_fingerprint
 from ..paths import cache_dir
@@ -65,8 +64,7 @@ class PooledTaps(nn.Module):
         return tuple(_pooled(end if name is None else maps[name]) for name in self.layers)
 
 
-def _pooled(output) -> torch.Tensor:
-    maps = output[0] if isinstance(output, (tuple, list)) else output
+def _pooled(maps: torch.Tensor) -> torch.Tensor:
     return maps.mean(dim=(2, 3)) if maps.dim() == 4 else maps
 
 

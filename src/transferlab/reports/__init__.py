@@ -5,13 +5,12 @@ PNGs, the model), collects the sections of `sections.SECTIONS` as data (`documen
 `report.html` (`html.render_html`) and `report.json`.
 """
 
-from .build import REPORT_NAME, ReportFiles, build_report, write_report_safely
+from .build import ReportFiles, build_report, write_report_safely
 from .collect import RunData, collect_report
 from .document import Bullets, Code, Facts, Figure, Figures, Report, Section, Table, Text
 from .html import render_html
 
 __all__ = [
-    "REPORT_NAME",
     "Bullets",
     "Code",
     "Facts",

@@ -9,14 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import TransferlabError
-from ..paths import atomic_write_text
+from ..paths import RunDir, atomic_write_text
 from .collect import RunData, collect_report
 from .document import Report
 from .html import render_html
 
 log = logging.getLogger(__name__)
-
-REPORT_NAME = "report.html"
 
 
 @dataclass(frozen=True)
@@ -52,7 +50,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, classifier=
         TransferlabError: `run_dir` is not a finished run, or `out` ends in `.json`.
     """
     started = time.perf_counter()
-    html_path = Path(out) if out is not None else Path(run_dir) / REPORT_NAME
+    html_path = Path(out) if out is not None else RunDir(run_dir).report
     if html_path.suffix.lower() == ".json":
         raise TransferlabError(f"{html_path}: the report is HTML; name it .html (report.json is written beside it)")
     json_path = html_path.with_suffix(".json")

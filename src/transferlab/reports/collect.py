@@ -15,6 +15,7 @@ import yaml
 
 from ..errors import TransferlabError
 from ..evaluation.curves import read_metrics_csv
+from ..paths import RunDir
 from .document import Report, Section, Text
 
 log = logging.getLogger(__name__)
@@ -46,15 +47,15 @@ class RunData:
         Raises:
             TransferlabError: `run_dir` is not a finished run (no or corrupt summary.json).
         """
-        run_dir = Path(run_dir)
-        summary_path = run_dir / "summary.json"
+        files = RunDir(run_dir)
+        summary_path = files.summary
         if not summary_path.is_file():
-            raise TransferlabError(f"{run_dir}: no summary.json, so not a finished run; train first")
+            raise TransferlabError(f"{files.root}: no summary.json, so not a finished run; train first")
         try:
             summary = json.loads(summary_path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
             raise TransferlabError(f"{summary_path}: corrupt ({exc}); retrain the run") from None
-        return cls(run_dir, summary, _read_config(run_dir / "config.yaml"), classifier)
+        return cls(files.root, summary, _read_config(files.config), classifier)
 
     def path(self, name: str) -> Path | None:
         """`run_dir / name` if that file exists, else None."""
@@ -64,7 +65,7 @@ class RunData:
     @cached_property
     def metrics(self) -> dict[str, list] | None:
         """metrics.csv as columns (epoch >= 0 rows only), or None without per-epoch rows."""
-        path = self.path("metrics.csv")
+        path = self.path(RunDir.METRICS)
         if path is None:
             return None
         columns = read_metrics_csv(path)
@@ -79,7 +80,7 @@ class RunData:
         """(classifier, preprocessing) of the run: the one passed in, else loaded from disk."""
         if self.classifier is not None:
             return self.classifier, self.classifier.preprocessing
-        from ..strategies.artifacts import load_model  # heavy; only sections that need it pay
+        from ..models.artifacts import load_model  # heavy; only sections that need it pay
 
         loaded = load_model(self.run_dir)
         return loaded.classifier, loaded.preprocessing
@@ -91,7 +92,7 @@ class RunData:
             return self.classifier.preprocessing
         from ..backbones import Preprocessing
 
-        path = self.path("model.json")
+        path = self.path(RunDir.MODEL_META)
         if path is None:
             raise TransferlabError(f"{self.run_dir}: model.json missing")
         return Preprocessing.from_dict(json.loads(path.read_text(encoding="utf-8"))["preprocessing"])

@@ -24,6 +24,7 @@ from threadpoolctl import threadpool_limits
 
 from ..advise import Advice, AdviseOptions, advise
 from ..advise.sweep import cv_folds
+from ..backbones import BackboneChoice
 from ..config import TrainConfig
 from ..engine.distributed import current_world, on_main
 from ..evaluation.predictions import predict_paths
@@ -41,10 +42,10 @@ TRIAL_MARGIN, TRIAL_MIN_IMAGES = 0.01, 2
 
 def run_auto(ctx: RunContext) -> StrategyOutcome:
     config = ctx.config
-    options = AdviseOptions(config.budget, config.seed, config.val_fraction, config.device, ctx.progress,
-                            config.views, ctx.now)
-    advice = on_main(lambda: advise(config.data, config.backbone, config.weights, config.input_size, options,
-                                    splits=ctx.splits))  # measured by rank 0 alone, one decision for all
+    options = AdviseOptions(config.budget, config.seed, config.val_fraction, config.views, ctx.now, ctx.extraction())
+    backbone = BackboneChoice(config.backbone, config.weights, config.input_size)
+    # measured by rank 0 alone, one decision for all
+    advice = on_main(lambda: advise(config.data, backbone, options, splits=ctx.splits))
     chosen = config.replace(**advice.config_changes(), budget=None)
     trial = _maybe_trial(ctx, advice, config) if advice.trial is not None else None
     if trial is not None and trial["kept"]:
@@ -75,7 +76,7 @@ def _maybe_trial(ctx: RunContext, advice: Advice, config: TrainConfig) -> dict:
                                  test=None, val_from_train=True)
     trial_config = config.replace(strategy="finetune", backbone=advice.backbone, layer=None, budget=None,
                                   **advice.trial.settings)
-    out = ctx.path("trial")
+    out = ctx.files.trial
     out.mkdir(exist_ok=True)
     trial_ctx = dataclasses.replace(ctx, config=trial_config, out=out, splits=splits, resume=False, notes=[])
     with threadpool_limits(1, user_api="blas"):
@@ -110,5 +111,5 @@ def _plot_sweep(ctx: RunContext, advice: Advice) -> None:
         return
     rows = sweep.rows
     plot_depth_sweep([r.label for r in rows], [r.cv_mean for r in rows], [r.cv_std for r in rows],
-                     [r.dim for r in rows], ctx.path("sweep.png"), chosen=advice.plan.settings.get("layer", None),
+                     [r.dim for r in rows], ctx.files.sweep, chosen=advice.plan.settings.get("layer", None),
                      title=f"Depth sweep - {ctx.splits.name} ({advice.backbone})")

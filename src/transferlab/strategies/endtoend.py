@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from ..data import DecodedDataset
 from ..data.augment import AugmentSpec, resolve_augment, train_transform
 from ..data.decode import DecodedImages, decode_images
 from ..data.scan import ImageSet
 from ..data.transforms import eval_transform
-from ..engine.checkpoint import load_weights
+from ..engine.batches import image_batches
 from ..engine.distributed import barrier, current_world
+from ..engine.optim import make_loss, make_optimizer
 from ..engine.schedule import lr_multiplier
-from ..engine.trainer import Trainer
+from ..engine.trainer import Trainer, TrainerOptions
 from ..errors import DataError, TransferlabError
 from ..models.classifier import Classifier
+from ..models.storage import load_weights
 from ..paths import atomic_write_text
-from .common import RunContext, image_batches, make_loss, make_optimizer, maybe_resume, standard_callbacks
+from .common import RunContext, maybe_resume, standard_callbacks
 
 log = logging.getLogger(__name__)
 
@@ -30,16 +34,30 @@ def decode_split(ctx: RunContext, images: ImageSet, short_side: int, interpolati
     return decoded, [label_of[p] for p in decoded.paths]
 
 
+@dataclass(frozen=True)
+class Phase:
+    """One end-to-end training phase.
+
+    Attributes:
+        name: the phase as metrics.csv and the history name it ("finetune", "scratch").
+        epochs: epochs to train (counting those a resumed run already did).
+        augment: the augmentation spec (as `data.augment.resolve_augment` takes).
+        bn_policy: BatchNorm policy while training (see `models.freezing`).
+    """
+
+    name: str
+    epochs: int
+    augment: str | AugmentSpec | None = None
+    bn_policy: str | None = None
+
+
 def train_on_images(
     ctx: RunContext,
     classifier: Classifier,
     groups: list[dict],
     train: tuple[DecodedImages, list[int]],
     val: tuple[DecodedImages, list[int]],
-    epochs: int,
-    phase: str,
-    augment: str | AugmentSpec | None,
-    bn_policy: str | None,
+    phase: Phase,
     earlier_rows: list[dict] | None = None,
 ) -> list[dict]:
     """Train `classifier` end to end on images with augmentation; keep the best epoch's weights.
@@ -53,26 +71,27 @@ def train_on_images(
     world = current_world()
     (train_images, train_labels), (val_images, val_labels) = train, val
     _check_batches(len(train_labels), len(val_labels), config.batch_size, world)
-    spec = record_augment(ctx, augment)
-    batches = image_batches(train_images.images, train_labels, train_transform(pre, spec),
+    spec = record_augment(ctx, phase.augment)
+    batches = image_batches(DecodedDataset(train_images.images, train_labels, train_transform(pre, spec)),
                             config.batch_size, config.seed, config.workers, device=ctx.device, world=world)
-    val_batches = image_batches(val_images.images, val_labels, eval_transform(pre), 64, 0, config.workers,
-                                shuffle=False, device=ctx.device, world=world)(0)
+    val_batches = image_batches(DecodedDataset(val_images.images, val_labels, eval_transform(pre)), 64, 0,
+                                config.workers, shuffle=False, device=ctx.device, world=world)(0)
     steps = max(1, len(train_labels) // config.batch_size)
     optimizer = make_optimizer(config.optimizer, groups, 0.01 if config.weight_decay is None else config.weight_decay)
     classifier.to(ctx.device).to(memory_format=torch.channels_last)
     if world.active:
-        synchronise_batch_norm(classifier, ctx.device, bn_policy)
+        synchronise_batch_norm(classifier, ctx.device, phase.bn_policy)
     trainer = Trainer(
         classifier, optimizer, make_loss(config, train_labels, len(ctx.splits.classes)), ctx.device,
-        lr_multiplier(config.schedule, epochs * steps, warmup_steps=max(1, steps // 2)),
-        standard_callbacks(ctx, steps, earlier_rows), l1=config.l1, max_norm=config.max_norm,
-        bn_policy=bn_policy, seed=config.seed, distributed=True,
+        lr_multiplier(config.schedule, phase.epochs * steps, warmup_steps=max(1, steps // 2)),
+        standard_callbacks(ctx, steps, earlier_rows),
+        TrainerOptions(l1=config.l1, max_norm=config.max_norm, bn_policy=phase.bn_policy, seed=config.seed,
+                       distributed=True),
     )
     maybe_resume(ctx, trainer)
-    trainer.fit(batches, val_batches, epochs, phase=phase)
+    trainer.fit(batches, val_batches, phase.epochs, phase=phase.name)
     barrier()  # rank 0 has written the best weights
-    load_weights(classifier, ctx.path("best.safetensors"))
+    load_weights(classifier, ctx.files.best)
     return trainer.state["history"]
 
 
@@ -108,5 +127,5 @@ def record_augment(ctx: RunContext, augment: str | AugmentSpec | None) -> Augmen
     spec = resolve_augment(augment)
     log.info("augmentation %s: %s", spec.name, ", ".join(op.name for op in spec.ops) or "none")
     if current_world().is_main:
-        atomic_write_text(ctx.path("augment.yaml"), f"# augmentation '{spec.name}', resolved\n" + spec.to_yaml())
+        atomic_write_text(ctx.files.augment, f"# augmentation '{spec.name}', resolved\n" + spec.to_yaml())
     return spec

@@ -8,8 +8,8 @@ from pathlib import Path
 import torch
 
 from ..errors import TransferlabError
+from ..models.artifacts import load_model
 from ..paths import atomic_path
-from .artifacts import load_model
 
 
 def export_onnx(run_dir: str | Path, out: str | Path, opset: int = 17) -> Path:

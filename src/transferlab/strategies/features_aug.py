@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 from ..data.augment import resolve_augment
-from ..features import FeatureSet, cached_features
+from ..features import AugmentedView, FeatureSet, cached_features
 from ..models.classifier import Classifier
 from ..models.heads import Head
 from .common import RunContext, StrategyOutcome, make_backbone, resolve_preprocessing
@@ -39,12 +39,12 @@ def run_features_aug(ctx: RunContext) -> StrategyOutcome:
     decoded = None
     if 4 * len(ctx.splits.train) * pre.resize_size**2 <= DECODE_ONCE_BYTES:  # 3 x H x ~4/3 H bytes
         decoded, _ = decode_split(ctx, ctx.splits.train, pre.resize_size, pre.interpolation)
-    sets = {name: cached_features(backbone, images, config.layer, pre, device=config.device,
-                                  progress=ctx.progress, decoded=decoded if name == "train" else None)
+    options = ctx.extraction()
+    sets = {name: cached_features(backbone, images, config.layer, pre, options,
+                                  decoded=decoded if name == "train" else None)
             for name, images in (("train", ctx.splits.train), ("val", ctx.splits.val))}
-    views = [cached_features(backbone, ctx.splits.train, config.layer, pre, device=config.device,
-                             progress=ctx.progress, decoded=decoded, augment=spec.canonical(), view=k,
-                             seed=config.seed)
+    views = [cached_features(backbone, ctx.splits.train, config.layer, pre, options, decoded=decoded,
+                             view=AugmentedView(spec.canonical(), k, config.seed))
              for k in range(config.views)]
     extract_seconds = time.perf_counter() - start
     train = _stack([sets["train"], *views])

@@ -14,7 +14,7 @@ from ..features import cached_features, fit_probe, probe_to_head
 from ..models.classifier import Classifier
 from ..models.freezing import freeze_except, trainable_groups
 from .common import RunContext, StrategyOutcome, make_backbone, resolve_preprocessing
-from .endtoend import decode_split, train_on_images
+from .endtoend import Phase, decode_split, train_on_images
 from .finetune_prefix import PREFIX_VIEWS, prefix_split, train_on_prefix
 
 log = logging.getLogger(__name__)
@@ -38,17 +38,16 @@ def run_finetune(ctx: RunContext) -> StrategyOutcome:
                              "lr": lr * config.lr_mult ** depth, "name": group.name})
     log.info("fine-tuning %s with rates %s", [g["name"] for g in param_groups],
              [f"{g['lr']:.2g}" for g in param_groups])
-    epochs, augment = config.epochs or 5, config.augment or "light"
+    phase = Phase("finetune", config.epochs or 5, config.augment or "light", config.bn_policy)
     split = prefix_split(ctx, classifier, len(train[1]))
     if split is None:
-        history = train_on_images(ctx, classifier, param_groups, train, val, epochs, "finetune", augment,
-                                  config.bn_policy, earlier_rows=[head_row])
+        history = train_on_images(ctx, classifier, param_groups, train, val, phase, earlier_rows=[head_row])
     else:
-        history = train_on_prefix(ctx, classifier, split, param_groups, train, val, epochs, augment, [head_row])
+        history = train_on_prefix(ctx, classifier, split, param_groups, train, val, phase, [head_row])
     trainable = sum(p.numel() for p in classifier.parameters() if p.requires_grad)
     details = {"unfrozen_groups": [g.name for g in groups], "trainable_params": trainable,
                "phase1_val_acc": head_row["val_acc"], "group_lrs": {g["name"]: g["lr"] for g in param_groups},
-               "frozen_prefix": None if split is None else {"up_to": split.boundary, "views": min(epochs, PREFIX_VIEWS),
+               "frozen_prefix": None if split is None else {"up_to": split.boundary, "views": min(phase.epochs, PREFIX_VIEWS),
                                                             "flops_share": round(split.prefix_share, 3)}}
     return StrategyOutcome(classifier, [head_row] + history, details)
 
@@ -56,8 +55,7 @@ def run_finetune(ctx: RunContext) -> StrategyOutcome:
 def _phase_one(ctx: RunContext, backbone, train, val):
     """Linear head on the frozen base's cached features, C chosen on validation."""
     pre = backbone.preprocessing
-    feats = {name: cached_features(backbone, images, None, pre, device=ctx.config.device,
-                                   progress=ctx.progress, decoded=decoded)
+    feats = {name: cached_features(backbone, images, None, pre, ctx.extraction(), decoded=decoded)
              for name, images, (decoded, _) in (("train", ctx.splits.train, train), ("val", ctx.splits.val, val))}
     probe = fit_probe(feats["train"].features, feats["train"].labels, feats["val"].features, feats["val"].labels,
                       "logistic", seed=ctx.config.seed)

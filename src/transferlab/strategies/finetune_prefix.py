@@ -17,15 +17,17 @@ import torch
 
 from ..data.augment import train_transform
 from ..data.decode import DecodedImages
-from ..engine.checkpoint import load_weights
+from ..engine.batches import GlobalBatches
 from ..engine.distributed import World, current_world
+from ..engine.optim import make_loss, make_optimizer
 from ..engine.schedule import lr_multiplier
-from ..engine.trainer import Trainer
+from ..engine.trainer import Trainer, TrainerOptions
 from ..features.prefix import cached_prefix_maps, prefix_maps_bytes
 from ..models.classifier import Classifier
+from ..models.storage import load_weights
 from ..models.split import BackboneSplit, SuffixClassifier, split_backbone
-from .common import GlobalBatches, RunContext, make_loss, make_optimizer, maybe_resume, standard_callbacks
-from .endtoend import record_augment
+from .common import RunContext, maybe_resume, standard_callbacks
+from .endtoend import Phase, record_augment
 
 log = logging.getLogger(__name__)
 
@@ -53,19 +55,18 @@ def prefix_split(ctx: RunContext, classifier: Classifier, train_images: int) -> 
 
 def train_on_prefix(ctx: RunContext, classifier: Classifier, split: BackboneSplit, groups: list[dict],
                     train: tuple[DecodedImages, list[int]], val: tuple[DecodedImages, list[int]],
-                    epochs: int, augment: str | None, earlier_rows: list[dict]) -> list[dict]:
+                    phase: Phase, earlier_rows: list[dict]) -> list[dict]:
     """Train the unfrozen suffix and head on cached prefix maps; keep the best epoch's weights."""
-    config = ctx.config
+    config, epochs = ctx.config, phase.epochs
     pre = classifier.preprocessing
-    spec = record_augment(ctx, augment)
+    spec = record_augment(ctx, phase.augment)
     transform = train_transform(pre, spec)
     classifier.to(ctx.device)
+    options = ctx.extraction()
     views = [cached_prefix_maps(classifier.backbone, split, ctx.splits.train, train[0],
-                                (spec.canonical(), k, config.seed), transform, ctx.device, config.engine,
-                                ctx.progress)
+                                (spec.canonical(), k, config.seed), transform, options)
              for k in range(min(epochs, PREFIX_VIEWS))]
-    val_maps = cached_prefix_maps(classifier.backbone, split, ctx.splits.val, val[0], None, None, ctx.device,
-                                  config.engine, ctx.progress)
+    val_maps = cached_prefix_maps(classifier.backbone, split, ctx.splits.val, val[0], None, None, options)
     train_labels = torch.as_tensor(train[1], dtype=torch.long)
     steps = max(1, len(train_labels) // config.batch_size)
     optimizer = make_optimizer(config.optimizer, groups, 0.01 if config.weight_decay is None else config.weight_decay)
@@ -73,8 +74,8 @@ def train_on_prefix(ctx: RunContext, classifier: Classifier, split: BackboneSpli
     trainer = Trainer(
         model, optimizer, make_loss(config, train[1], len(ctx.splits.classes)), ctx.device,
         lr_multiplier(config.schedule, epochs * steps, warmup_steps=max(1, steps // 2)),
-        standard_callbacks(ctx, steps, earlier_rows), l1=config.l1, max_norm=config.max_norm,
-        bn_policy=config.bn_policy, seed=config.seed,
+        standard_callbacks(ctx, steps, earlier_rows),
+        TrainerOptions(l1=config.l1, max_norm=config.max_norm, bn_policy=phase.bn_policy, seed=config.seed),
     )
     maybe_resume(ctx, trainer)
 
@@ -83,8 +84,8 @@ def train_on_prefix(ctx: RunContext, classifier: Classifier, split: BackboneSpli
         sampler = GlobalBatches(len(train_labels), config.batch_size, config.seed + epoch, True, World())
         return ((_as_input(maps, idx), train_labels[idx]) for idx in sampler)
 
-    trainer.fit(batches, _InOrder(val_maps, torch.as_tensor(val[1], dtype=torch.long)), epochs, phase="finetune")
-    load_weights(classifier, ctx.path("best.safetensors"))
+    trainer.fit(batches, _InOrder(val_maps, torch.as_tensor(val[1], dtype=torch.long)), epochs, phase=phase.name)
+    load_weights(classifier, ctx.files.best)
     return trainer.state["history"]
 
 

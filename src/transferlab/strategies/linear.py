@@ -8,25 +8,16 @@ import time
 import numpy as np
 import torch
 
-from ..engine.checkpoint import load_weights
+from ..engine.batches import eval_tensor_batches, tensor_batches
 from ..engine.distributed import barrier
+from ..engine.optim import make_loss, make_optimizer
 from ..engine.schedule import lr_multiplier
-from ..engine.trainer import Trainer
+from ..engine.trainer import Trainer, TrainerOptions
 from ..features import FeatureSet, cached_features, fit_probe, probe_to_head
 from ..models.classifier import Classifier
 from ..models.heads import Head
-from .common import (
-    RunContext,
-    StrategyOutcome,
-    eval_tensor_batches,
-    make_backbone,
-    make_loss,
-    make_optimizer,
-    maybe_resume,
-    resolve_preprocessing,
-    standard_callbacks,
-    tensor_batches,
-)
+from ..models.storage import load_weights
+from .common import RunContext, StrategyOutcome, make_backbone, maybe_resume, resolve_preprocessing, standard_callbacks
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +26,7 @@ def split_features(ctx: RunContext, backbone, layer: str | None, pre) -> dict[st
     """Cached pooled features for train, val and (if present) test."""
     sets = {"train": ctx.splits.train, "val": ctx.splits.val, "test": ctx.splits.test}
     return {
-        name: cached_features(backbone, images, layer, pre, device=ctx.config.device, progress=ctx.progress)
+        name: cached_features(backbone, images, layer, pre, ctx.extraction())
         for name, images in sets.items()
         if images is not None and len(images)
     }
@@ -89,10 +80,10 @@ def train_head(ctx: RunContext, head: Head, train: FeatureSet, val: FeatureSet, 
     trainer = Trainer(
         head, optimizer, make_loss(config, train.labels, head.num_classes), torch.device("cpu"),
         lr_multiplier(config.schedule, epochs * steps, warmup_steps=steps), standard_callbacks(ctx, steps),
-        l1=config.l1, max_norm=config.max_norm, seed=config.seed,
+        TrainerOptions(l1=config.l1, max_norm=config.max_norm, seed=config.seed),
     )
     maybe_resume(ctx, trainer)
     trainer.fit(batches, eval_tensor_batches(val.features, val.labels), epochs, phase="features")
     barrier()  # every rank trained the same head; rank 0 wrote its best epoch
-    load_weights(head, ctx.path("best.safetensors"))
+    load_weights(head, ctx.files.best)
     return trainer.state["history"]

@@ -7,7 +7,7 @@ import logging
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -18,23 +18,24 @@ from ..data import load_splits
 from ..data.scan import recording_skips
 from ..engine.device import pick_device
 from ..engine.distributed import init_distributed, on_main, rank_device
+from ..engine.seeding import seeded
 from ..errors import TransferlabError
 from ..evaluation import evaluate_predictions, top_losses
 from ..evaluation.predictions import predict_paths
 from ..features import cached_features
-from ..features.extract import extract_options
-from ..paths import atomic_write_text
+from ..models.artifacts import describe, save_model
+from ..models.classifier import Classifier
+from ..paths import RunDir, atomic_write_text
 from ..viz.render import plot_confusion, plot_curves
-from .artifacts import describe, save_model
 from .auto import run_auto
 from .common import RunContext, StrategyOutcome
-from .registry import FIXED_RUNNERS
+from .registry import FIXED_RUNNERS, FROZEN_BASE
 
 log = logging.getLogger(__name__)
 
 STRATEGY_RUNNERS = {**FIXED_RUNNERS, "auto": run_auto}
-FROZEN_BASE = ("linear", "features", "features-aug")
-START_FILES = {"config.yaml", "augment.yaml"}  # written before training starts
+# What the caller does with a saved run, as `on_saved(run_dir, classifier)` (the CLI and `api`: its report)
+OnSaved = Callable[[Path, Classifier], object]
 
 
 @dataclass(frozen=True)
@@ -50,42 +51,54 @@ class TrainResult:
 
 
 def train(config: TrainConfig, out: str | Path | None = None, progress: bool = False, resume: bool = False,
-          now: Callable[[], float] = time.perf_counter) -> TrainResult:
+          now: Callable[[], float] = time.perf_counter, on_saved: OnSaved | None = None) -> TrainResult:
     """Train a classifier as `config` says and write everything into a run directory.
 
     Args:
         config: the run's configuration.
-        out: run directory (default `runs/<data>-<strategy>`).
+        out: run directory (default `RunDir.default`: `runs/<data>-<strategy>`).
         progress: show progress bars.
         resume: continue the run in `out` from its last completed epoch.
         now: the time source `auto`'s budget is spent against (tests fix it).
+        on_saved: called with the run directory and the trained classifier once the model and
+            summary.json are written, by the first process alone (`api.train_config` writes the report).
     """
     started = time.perf_counter()
-    out = Path(out or Path("runs") / f"{Path(config.data).name}-{config.strategy}")
+    out = Path(out) if out else RunDir.default(config.data, config.strategy).root
     world = init_distributed(config.device)
     with recording_skips() as skipped:  # one warning per unusable file, however often it is read
         splits = load_splits(config.data, config.val_fraction, config.seed)  # before writing anything
         fresh = not out.exists()
         on_main(lambda: _prepare_out(out, config, resume))
-        torch.manual_seed(config.seed)
-        np.random.seed(config.seed)
         ctx = RunContext(config, out, splits, rank_device(pick_device(config.device)), progress and world.is_main,
                          resume, now=now)
         try:
-            with extract_options(config.precision, config.compile, config.engine):  # every extraction of the run
-                outcome = STRATEGY_RUNNERS[config.strategy](ctx)
+            outcome = _seeded_run(ctx)
         except TransferlabError:
             if world.is_main:
                 _forget_failed_start(out, fresh)
             raise
         train_seconds = time.perf_counter() - started
-        summary = on_main(lambda: _write_outputs(ctx, outcome, train_seconds, skipped, started, world.size))
+        summary = on_main(lambda: _write_outputs(ctx, outcome, train_seconds, skipped, started, world.size,
+                                                 on_saved))
     return TrainResult(out, summary)
 
 
+def _seeded_run(ctx: RunContext) -> StrategyOutcome:
+    """The strategy's run, with torch's global generators seeded from the config for it alone.
+
+    Module initialisation (new heads, networks built from scratch) and dropout draw from the
+    global generators, which take no `generator=`: seeding them for the run makes it reproducible,
+    and forking them leaves the caller's random state as it was. Splits and data order draw from
+    generators of their own; epochs and augmented views seed scopes of their own from the same seed.
+    """
+    with seeded(ctx.config.seed, ctx.device):
+        return STRATEGY_RUNNERS[ctx.config.strategy](ctx)
+
+
 def _write_outputs(ctx: RunContext, outcome: StrategyOutcome, train_seconds: float, skipped: dict,
-                   started: float, processes: int) -> dict:
-    """Model, evaluation, summary.json and the report (rank 0 of a distributed run only)."""
+                   started: float, processes: int, on_saved: OnSaved | None) -> dict:
+    """Model, evaluation, summary.json, then `on_saved` (rank 0 of a distributed run only)."""
     summary = _finish(ctx, outcome, train_seconds)
     # files that scanned fine but failed to decode were left out too: count and list them
     scanned = {item.path for item in ctx.splits.skipped}
@@ -93,22 +106,21 @@ def _write_outputs(ctx: RunContext, outcome: StrategyOutcome, train_seconds: flo
     summary["data"] = ctx.splits.drop_unreadable(found_later).summary()
     summary["seconds"]["total"] = round(time.perf_counter() - started, 2)
     summary["processes"] = processes
-    atomic_write_text(ctx.out / "summary.json", json.dumps(summary, indent=2, default=_jsonable))
-    from ..reports import write_report_safely  # reports sit above strategies; a failure only logs
-
-    write_report_safely(ctx.out, outcome.classifier)
+    atomic_write_text(ctx.files.summary, json.dumps(summary, indent=2, default=_jsonable))
+    if on_saved is not None:
+        on_saved(ctx.out, outcome.classifier)
     return summary
 
 
 def _prepare_out(out: Path, config: TrainConfig, resume: bool) -> None:
-    config_path = out / "config.yaml"
+    config_path = RunDir(out).config
     if resume and config_path.is_file():
         saved = _saved_config(config_path)
         if saved != config:
             changed = sorted(k for k, v in config.to_dict().items() if saved.to_dict()[k] != v)
             raise TransferlabError(f"{out}: --resume with a different config ({', '.join(changed)}); "
                                    f"use the same options or another --out")
-    elif out.exists() and any(p.name not in START_FILES for p in out.iterdir()):
+    elif out.exists() and any(p.name not in RunDir.START_FILES for p in out.iterdir()):
         # START_FILES alone are a start that failed before training (bad data path, unknown
         # backbone...): the corrected command may reuse the directory.
         raise TransferlabError(f"{out} already holds a run: pass --resume to continue it or choose another --out")
@@ -129,8 +141,8 @@ def _saved_config(path: Path) -> TrainConfig:
 
 def _forget_failed_start(out: Path, fresh: bool) -> None:
     """A new run that failed before training anything (no readable image, unknown model...) leaves no folder."""
-    if fresh and {p.name for p in out.iterdir()} <= START_FILES:
-        for name in START_FILES:
+    if fresh and {p.name for p in out.iterdir()} <= RunDir.START_FILES:
+        for name in RunDir.START_FILES:
             (out / name).unlink(missing_ok=True)
         out.rmdir()
 
@@ -144,9 +156,9 @@ def _finish(ctx: RunContext, outcome: StrategyOutcome, train_seconds: float) -> 
         if images is not None and len(images):
             evaluations[name] = _evaluate(ctx, classifier, images)
     val = evaluations["val"]
-    plot_confusion(val["result"].confusion, list(classes), ctx.path("confusion.png"))
+    plot_confusion(val["result"].confusion, list(classes), ctx.files.confusion)
     if sum(1 for row in outcome.history if row["phase"] not in ("head", "linear")) >= 2:
-        plot_curves(_columns(outcome.history), ctx.path("curves.png"), title=f"{ctx.config.strategy} - {ctx.splits.name}")
+        plot_curves(_columns(outcome.history), ctx.files.curves, title=f"{ctx.config.strategy} - {ctx.splits.name}")
     return {
         "strategy": ctx.config.strategy,
         "backbone": classifier.backbone.name,
@@ -170,7 +182,7 @@ def _evaluate(ctx: RunContext, classifier, images) -> dict:
     if ctx.config.strategy in FROZEN_BASE:
         # The frozen base is unchanged: its cached features give the same outputs instantly.
         feats = cached_features(classifier.backbone, images, classifier.layer, classifier.preprocessing,
-                                device=ctx.config.device)
+                                replace(ctx.extraction(), progress=False))
         with torch.no_grad():
             classifier.head.eval()
             probs = classifier.head(torch.as_tensor(feats.features)).softmax(1).numpy()

@@ -19,7 +19,6 @@ from .activations import ActivationGrid, activation_maps
 from .classmax import Synthesis, SynthesisSettings, synthesise_channels, synthesise_class
 from .filters import FilterBank, conv_filters
 from .gradcam import CAM_METHODS, BaseCAM, CamResult, GradCAM, GradCAMPlusPlus, HiResCAM, class_activation_maps
-from .hooks import record
 from .kernels import NAMED_KERNELS, FilteredImage, apply_kernel, choose_kernels, kernel_gallery, parse_kernel
 from .layers import default_layer, layer_root
 from .receptive_field import LayerReceptiveField, ReceptiveField, receptive_field_of, receptive_fields
@@ -71,7 +70,6 @@ __all__ = [
     "prepare_image",
     "receptive_field_of",
     "receptive_fields",
-    "record",
     "resolve_class",
     "score_images",
     "synthesise_channels",

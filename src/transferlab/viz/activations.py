@@ -9,8 +9,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..backbones import forward_until
 from ..errors import TransferlabError
-from .hooks import run_until
 from .layers import candidate_layers, check_layers, layer_root
 from .sources import model_device
 
@@ -76,7 +76,7 @@ def activation_maps(
     check_layers(model, layers)
     batch = (image if image.dim() == 4 else image.unsqueeze(0)).to(model_device(model))
     with torch.no_grad():
-        outputs = run_until(model, layer_root(model), batch[:1], layers, must_reach=False)
+        outputs = forward_until(model, batch[:1], layers, layer_root(model), mode="detached", must_reach=False)
     return [_grid(model, name, outputs.get(name), count, order) for name in layers]
 
 

@@ -26,10 +26,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..backbones import Preprocessing
+from ..backbones import Preprocessing, forward_until
 from ..errors import TransferlabError
 from .activations import check_spatial
-from .hooks import run_until
 from .layers import check_layers, layer_root
 from .sources import model_device
 
@@ -128,7 +127,7 @@ def synthesise_channels(
     root, channel_index = layer_root(model), torch.as_tensor(list(channels), dtype=torch.long)
 
     def objective(batch: torch.Tensor) -> torch.Tensor:
-        maps = run_until(model, root, batch, [layer], must_reach=False, grad="through").get(layer)
+        maps = forward_until(model, batch, [layer], root, mode="through", must_reach=False).get(layer)
         check_spatial(model, layer, maps)  # (N, C, H, W)
         if int(channel_index.max()) >= maps.shape[1]:
             raise TransferlabError(f"layer '{layer}' has {maps.shape[1]} channels; channel {int(channel_index.max())} does not exist")

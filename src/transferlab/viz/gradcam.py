@@ -22,8 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..backbones import capture
 from .activations import check_spatial
-from .hooks import record
 from .layers import check_layers, layer_root
 
 DEFAULT_METHOD = "gradcam++"
@@ -108,7 +108,7 @@ class BaseCAM:
         ]
 
     def _forward_backward(self, inputs, targets):
-        with torch.enable_grad(), record(layer_root(self.model), [self.layer], grad="cut") as recorded:
+        with torch.enable_grad(), capture(layer_root(self.model), [self.layer], mode="cut") as recorded:
             logits = self.model(inputs).float()  # (B, K)
             activations = recorded.get(self.layer)
             check_spatial(self.model, self.layer, activations)

@@ -16,9 +16,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ..backbones import Backbone, resolve_layer
+from ..backbones import Backbone, forward_until, resolve_layer
 from ..errors import TransferlabError
-from .hooks import record, run_until
 
 PURPOSES = ("gradcam", "activations", "filters")
 
@@ -64,7 +63,7 @@ def spatial_stages(model: nn.Module, inputs: torch.Tensor) -> list[tuple[str, tu
     names = candidate_layers(model)
     shapes: dict[str, tuple[int, ...]] = {}
     with torch.no_grad():
-        outputs = run_until(model, layer_root(model), inputs, names, must_reach=False)
+        outputs = forward_until(model, inputs, names, layer_root(model), mode="detached", must_reach=False)
     for name in names:
         out = outputs.get(name)
         if out is not None and out.dim() == 4 and out.shape[-1] * out.shape[-2] > 1:

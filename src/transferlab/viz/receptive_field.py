@@ -29,6 +29,7 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from ..backbones import hooked, resolve_layer
 from .layers import layer_root
 
 _ATTR = "_transferlab_rf"
@@ -143,8 +144,6 @@ def receptive_field_of(model: nn.Module, layer: str, input_size: int, in_channel
         UnknownNameError: no such layer (the closest names are listed).
         ValueError: the layer does not run, has no spatial output, or could not be traced.
     """
-    from ..backbones.taps import resolve_layer
-
     resolve_layer(layer_root(model), layer)
     rows = {row.name: row for row in receptive_fields(model, input_size, in_channels)}
     if layer not in rows:
@@ -273,9 +272,9 @@ _RULES = {
 # -- plumbing ----------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _record_fields(root: nn.Module, traced: dict) -> Iterator[None]:
-    """Forward hooks on every module of `root` that note the field of its output (first call wins)."""
+def _record_fields(root: nn.Module, traced: dict) -> contextlib.AbstractContextManager:
+    """Hooks on every module of `root` that note the field of its output (first call kept, as
+    `capture`; read when the module returns, before a later in-place op retags the tensor)."""
 
     def make_hook(name: str):
         def hook(module, _inputs, output):
@@ -285,12 +284,7 @@ def _record_fields(root: nn.Module, traced: dict) -> Iterator[None]:
 
         return hook
 
-    handles = [m.register_forward_hook(make_hook(n)) for n, m in root.named_modules() if n]
-    try:
-        yield
-    finally:
-        for handle in handles:
-            handle.remove()
+    return hooked((m, make_hook(n)) for n, m in root.named_modules() if n)
 
 
 @contextlib.contextmanager

@@ -22,6 +22,7 @@ from ..data.decode import resize_shorter
 from ..data.images import open_rgb
 from ..data.transforms import to_model_input
 from ..errors import TransferlabError, WeightsError, unknown_name
+from ..paths import RunDir
 from .layers import layer_root
 
 logger = logging.getLogger(__name__)
@@ -89,7 +90,7 @@ class PreparedImage:
 
 def is_run_dir(source: str | os.PathLike) -> bool:
     """True for a directory written by `transferlab train` (it holds model.json)."""
-    return Path(source).is_dir() and (Path(source) / "model.json").is_file()
+    return Path(source).is_dir() and RunDir(source).has_model()
 
 
 def load_subject(
@@ -119,12 +120,11 @@ def load_subject(
 
 def _run_subject(run_dir: Path) -> VizSubject:
     from ..config import TrainConfig
-    from ..strategies import load_model
+    from ..models.artifacts import load_model
 
     loaded = load_model(run_dir)
-    data = None
-    if (run_dir / "config.yaml").is_file():
-        data = TrainConfig.load(run_dir / "config.yaml").data
+    config_path = RunDir(run_dir).config
+    data = TrainConfig.load(config_path).data if config_path.is_file() else None
     meta = loaded.description
     label = f"{run_dir.name} ({meta.get('strategy')}, {meta.get('model') or meta.get('backbone')})"
     return VizSubject(loaded.classifier.eval(), loaded.classes, loaded.preprocessing, label, run_dir, data)

@@ -24,20 +24,14 @@ def number(value: Any, digits: int = 4) -> str:
 
 def percent(value: Any) -> str:
     """0.9164 -> "91.64 %"."""
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return "n/a"
-    return "n/a" if not math.isfinite(value) else f"{100.0 * value:.2f} %"
+    value = _finite(value)
+    return "n/a" if value is None else f"{100.0 * value:.2f} %"
 
 
 def seconds(value: Any) -> str:
     """Seconds as "0.52 s", "35.3 s" or "4 min 12 s"."""
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return "n/a"
-    if not math.isfinite(value):
+    value = _finite(value)
+    if value is None:
         return "n/a"
     if value < 10:
         return f"{value:.2f} s"
@@ -80,6 +74,15 @@ def value_blocks(data: Mapping[str, Any], title: str | None = None) -> list[Bloc
             facts.append((label, scalar(value)))
     head = [Facts(tuple(facts), title=title)] if facts else []
     return head + blocks
+
+
+def _finite(value: Any) -> float | None:
+    """`value` as a finite float; None when it is missing, not a number, NaN or infinite."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
 
 
 def _is_number(value: Any) -> bool:

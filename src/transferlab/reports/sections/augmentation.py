@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 from ...errors import TransferlabError
+from ...paths import RunDir
 from ..collect import RunData
 from ..document import Block, Code, Figures, Text
 from ..images import render_figure
@@ -17,7 +18,7 @@ def augmentation(run: RunData) -> list[Block] | None:
     """augment.yaml (written by runs that augment) and a preview grid of augmented training images."""
     from ...data.augment import resolve_augment
 
-    spec_path = run.path("augment.yaml")
+    spec_path = run.path(RunDir.AUGMENT)
     if spec_path is None or not resolve_augment(str(spec_path)).ops:
         return None  # no augmentation: nothing to show
     blocks: list[Block] = [
@@ -50,7 +51,7 @@ def _preview(run: RunData, spec_path: str):
     caption = (f"First column: the image as evaluated; then {PREVIEW_VIEWS} random training views drawn "
                f"with the augmentation above (normalisation undone).")
     return render_figure(lambda out: plot_augment_grid([[v.numpy() for v in row] for row in rows], names, out),
-                         caption, source="augment.yaml")
+                         caption, source=RunDir.AUGMENT)
 
 
 def _one_per_class(labels, count: int, seed: int) -> list[int]:

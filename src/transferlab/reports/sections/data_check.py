@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from ...errors import TransferlabError
+from ...strategies.registry import FROZEN_BASE
 from ..collect import RunData
 from ..document import Block, Text
-from .run import FROZEN_BASE
 
 SHOWN = 5  # findings per kind in the report (the doctor's page shows more)
 
@@ -29,14 +29,15 @@ def data_check(run: RunData) -> list[Block]:
 
 
 def _checkup(run: RunData):
-    from ...backbones import create_backbone
+    from ...backbones import BackboneChoice
     from ...data import load_splits
     from ...doctor import DoctorOptions, check_splits
+    from ...features import ExtractionOptions
 
     config = run.config
     splits = load_splits(str(config["data"]), config.get("val_fraction", 0.2), config.get("seed", 0))
-    base = create_backbone(config["backbone"], config.get("weights", "imagenet"), include_top=False,
-                           input_size=config.get("input_size"))
+    base = BackboneChoice(config["backbone"], config.get("weights", "imagenet"), config.get("input_size")).create()
     options = DoctorOptions(layer=config.get("layer"), val_fraction=config.get("val_fraction", 0.2),
-                            seed=config.get("seed", 0), device=config.get("device", "auto"))
+                            seed=config.get("seed", 0),
+                            extraction=ExtractionOptions(device=config.get("device", "auto")))
     return check_splits(splits, base, options, preprocessing=run.preprocessing)

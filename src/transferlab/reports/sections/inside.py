@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from ...errors import BadImageError, TransferlabError
+from ...strategies.registry import FROZEN_BASE
 from ...viz import (activation_maps, class_activation_maps, conv_filters, default_layer, heatmap_overlay,
                     plot_filters, prepare_image, receptive_fields)
 from ...viz.layers import spatial_stages
@@ -140,7 +141,7 @@ def filters(run: RunData) -> list[Block] | None:
     """The kernels of the first convolution, the one that looks at the pixels."""
     classifier, _ = run.model
     bank = conv_filters(classifier)
-    frozen = run.strategy in ("linear", "features", "features-aug")
+    frozen = run.strategy in FROZEN_BASE
     origin = " They are the pretrained weights, unchanged: the base was frozen." if frozen else ""
     figure = render_figure(lambda out: plot_filters(bank, out), f"Filters of {bank.layer} ({bank.kind}).",
                            source=bank.layer)

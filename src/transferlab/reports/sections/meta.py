@@ -6,6 +6,7 @@ import math
 from collections import defaultdict
 
 from ... import __version__
+from ...paths import RunDir
 from ..collect import RunData
 from ..document import Block, Code, Facts, Table
 from ._format import scalar, seconds
@@ -48,8 +49,8 @@ def environment(run: RunData) -> list[Block]:
              *((name, scalar(value)) for name, value in env.items()),
              ("transferlab (report)", __version__)]
     blocks: list[Block] = [Facts(tuple(facts))]
-    config = run.path("config.yaml")
+    config = run.path(RunDir.CONFIG)
     if config is not None:
-        blocks.append(Code(config.read_text(encoding="utf-8"), title="config.yaml", collapsed=True))
+        blocks.append(Code(config.read_text(encoding="utf-8"), title=RunDir.CONFIG, collapsed=True))
     blocks.append(Code(f"transferlab report {run.run_dir}", title="Rebuild this report"))
     return blocks

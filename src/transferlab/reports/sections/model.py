@@ -8,19 +8,13 @@ import itertools
 from torch import nn
 
 from ...models.summary import model_summary
+from ...strategies.registry import STRATEGIES
 from ..collect import RunData
 from ..document import Block, Facts, Table, Text
 from ._format import number, scalar
 
 SUMMARY_DEPTH = 2  # stages/blocks, not every conv of an EfficientNet
 MAX_LAYER_ROWS = 40  # more rows than this start folded
-
-_TRAINED = {
-    "linear": "the linear classifier only; the base keeps its weights (frozen)",
-    "features": "the head only; the base keeps its weights (frozen)",
-    "features-aug": "the head only; the base keeps its weights (frozen)",
-    "scratch": "every layer, from random weights",
-}
 
 
 def model(run: RunData) -> list[Block]:
@@ -91,7 +85,8 @@ def _trained_text(run: RunData) -> str:
         groups = (run.summary.get("details") or {}).get("unfrozen_groups") or []
         listed = ", ".join(map(str, groups)) or "none"
         return f"the head on the frozen base, then the head with these base groups: {listed}"
-    return _TRAINED.get(name, "see the strategy section")
+    known = STRATEGIES.get(name)
+    return (known.trained if known else None) or "see the strategy section"
 
 
 def _head_table(head: nn.Module) -> Table:

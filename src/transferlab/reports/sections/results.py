@@ -8,6 +8,7 @@ import math
 import numpy as np
 
 from ...errors import BadImageError
+from ...paths import RunDir
 from ...viz.render import plot_confusion, plot_curves
 from ..collect import RunData
 from ..document import Block, Bullets, Facts, Figure, Figures, Table, Text
@@ -28,12 +29,12 @@ def curves(run: RunData) -> list[Block]:
     """The curves plot (the run's curves.png, or drawn from metrics.csv), best epoch, epoch table."""
     metrics = run.metrics
     blocks: list[Block] = []
-    png = run.path("curves.png")
+    png = run.path(RunDir.CURVES)
     if png is not None:
         blocks.append(Figures((figure_from_file(png, _CURVES_CAPTION),)))
     elif metrics and len(metrics["epoch"]) >= 2:
         columns = {k: metrics[k] for k in CURVE_COLUMNS if k in metrics}
-        blocks.append(Figures((render_figure(lambda p: plot_curves(columns, p), _CURVES_CAPTION, "metrics.csv"),)))
+        blocks.append(Figures((render_figure(lambda p: plot_curves(columns, p), _CURVES_CAPTION, RunDir.METRICS),)))
     if not metrics:
         return blocks + [Text(_no_epochs_text(run))]
     blocks += _epoch_facts(metrics)
@@ -85,7 +86,7 @@ def _cell(column: str, value) -> str:
 
 def validation(run: RunData) -> list[Block] | None:
     """Validation metrics, per-class scores and confusion matrix."""
-    return _evaluation(run, "val", run.path("confusion.png"))
+    return _evaluation(run, "val", run.path(RunDir.CONFUSION))
 
 
 def test(run: RunData) -> list[Block] | None:
@@ -120,7 +121,7 @@ def _confusion_figure(confusion, names, png, split_name: str) -> Figure:
     caption = f"Confusion matrix on the {split_name} images: rows are the true class, columns the prediction."
     if png is not None:
         return figure_from_file(png, caption)
-    return render_figure(lambda p: plot_confusion(confusion, names, p), caption, source="summary.json")
+    return render_figure(lambda p: plot_confusion(confusion, names, p), caption, source=RunDir.SUMMARY)
 
 
 def _confused_pairs(confusion: np.ndarray, names: list[str]) -> list[Block]:

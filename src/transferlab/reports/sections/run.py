@@ -6,6 +6,8 @@ import logging
 from collections.abc import Mapping
 
 from ...errors import BadImageError, TransferlabError
+from ...paths import RunDir
+from ...strategies.registry import STRATEGIES
 from ..collect import RunData
 from ..document import Block, Facts, Figures, Table, Text
 from ..images import figure_from_file, thumbnail
@@ -17,43 +19,7 @@ EXAMPLES_PER_CLASS = 4
 MAX_EXAMPLE_CLASSES = 24
 _SKIPPED_SHOWN = 20
 
-# Why each strategy, after the course notes' guide (small/large data x similar/different to ImageNet).
-STRATEGY_WHY = {
-    "linear": (
-        "The pretrained convolutional base is a fixed feature extractor: every image goes through "
-        "it once (features cached on disk) and a linear classifier (logistic regression or linear SVM) is "
-        "fitted on the pooled features, its regularisation C chosen on the validation set. The notes "
-        "advise this for a small dataset similar to ImageNet (features from the end of the base) and, "
-        "with features from an earlier layer, for a small dataset unlike ImageNet: with few images, "
-        "training the base itself would overfit."),
-    "features": (
-        "The frozen pretrained base extracts features once (cached); a dense head (hidden layer, ReLU, "
-        "dropout) is trained on them in PyTorch, so each epoch takes milliseconds. As the linear probe, "
-        "for small datasets, when a non-linear head can do better than a linear one."),
-    "features-aug": (
-        "As 'features', but each training image is augmented several times and every view goes through "
-        "the frozen base once: the head sees augmented data without running the base every epoch. "
-        "Augmentation enlarges a small dataset artificially (flips, zooms, crops, colour)."),
-    "finetune": (
-        "Phase 1 trains a new head on the frozen base (from cached features); phase 2 unfreezes the last "
-        "groups of the base and retrains them with the head, shallower groups at lower learning rates, "
-        "with augmentation. The notes advise fine-tuning when the dataset is larger and similar to "
-        "ImageNet: with more data, retraining the top of the base is unlikely to overfit."),
-    "scratch": (
-        "Every weight starts random and the whole network is trained on this data. The notes keep this "
-        "for a large dataset very different from ImageNet (and small networks, as their CNN recipes)."),
-}
-
-FROZEN_BASE = ("linear", "features", "features-aug")
 _COMMON_KEYS = ("backbone", "weights", "input_size", "layer", "normalisation", "batch_size", "seed")
-_TRAINING_KEYS = ("epochs", "lr", "optimizer", "schedule", "weight_decay", "label_smoothing", "class_weights")
-_STRATEGY_KEYS = {
-    "linear": ("probe",),
-    "features": _TRAINING_KEYS + ("hidden", "dropout", "patience"),
-    "features-aug": _TRAINING_KEYS + ("hidden", "dropout", "views", "augment"),
-    "finetune": ("head_epochs",) + _TRAINING_KEYS + ("unfreeze", "unfreeze_from", "lr_mult", "bn_policy", "augment"),
-    "scratch": ("model",) + _TRAINING_KEYS + ("augment", "l1", "max_norm", "dropout"),
-}
 
 
 def overview(run: RunData) -> list[Block]:
@@ -167,21 +133,22 @@ def strategy(run: RunData) -> list[Block]:
     details.pop("chosen_strategy", None)
     decision = details.pop("decision", None) or run.summary.get("decision")
     how = " (chosen by --strategy auto)" if decision or run.summary.get("strategy") == "auto" else ""
-    why = STRATEGY_WHY.get(name, "No description for this strategy.")
+    known = STRATEGIES.get(name)
+    why = (known.why if known else None) or "No description for this strategy."
     blocks: list[Block] = [Text(f"Strategy: {name}{how}. {why}")]
-    if name in FROZEN_BASE and str(run.summary.get("weights", "")).lower() == "none":
+    if known and known.frozen_base and str(run.summary.get("weights", "")).lower() == "none":
         blocks.append(Text("The frozen base has random weights (--weights none): its features are random "
                            "projections, nothing was transferred. Fine for a smoke test, not for a model.",
                            tone="warning"))
     if decision:
         blocks += _decision_blocks(decision)
-    sweep = run.path("sweep.png")
+    sweep = run.path(RunDir.SWEEP)
     if sweep is not None:
         blocks.append(Figures((figure_from_file(sweep, "Depth sweep: validation score of a linear probe on the "
                                                        "features of each tapped layer."),)))
     chosen = decision.get("config", {}) if isinstance(decision, Mapping) else {}
     config = {**run.config, **chosen}  # auto's choices override the options it was given
-    keys = _COMMON_KEYS + _STRATEGY_KEYS.get(name, ())
+    keys = _COMMON_KEYS + (known.settings if known else ())
     settings = tuple((k.replace("_", " "), "(strategy default)" if config.get(k) is None else scalar(config[k]))
                      for k in keys if k in config)
     if settings:

@@ -25,14 +25,14 @@ from ...data.augment import train_transform
 from ...data.decode import decode_images
 from ...engine.device import autocast, pick_device
 from ...models.freezing import apply_bn_policy, freeze_except, trainable_groups
-from ..scratch import build_scratch_classifier
+from ...models.lookup import build_scratch_classifier
+from ..registry import FROZEN_BASE
 
 log = logging.getLogger(__name__)
 
 DECODE_SAMPLE = 8  # training images decoded to time decoding
 CALIBRATION_BATCH = 16
 OVERHEAD = 2.0  # seconds per rung: building the model, writing the run directory, plots
-FROZEN_BASE = ("linear", "features", "features-aug")
 # Epochs (views for features-aug) a strategy runs when the config leaves them to it.
 DEFAULT_UNITS = {"scratch": 20, "linear": 1, "features": 40, "features-aug": 5, "finetune": 5, "auto": 5}
 

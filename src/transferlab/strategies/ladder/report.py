@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ...evaluation import read_metrics_csv
 from ...models.heads import Head
-from ...paths import atomic_write_text
+from ...paths import RunDir, atomic_write_text
 from ...viz.render.ladder import plot_ladder
 from ...advise.budget import format_seconds
 from .plan import Plan
@@ -65,8 +65,9 @@ class RungResult:
 def finished_result(rung: Rung, run_dir: Path, status: str, seconds: float | None = None,
                     reductions: tuple[str, ...] = ()) -> RungResult:
     """The result of a rung whose run directory holds a summary.json."""
-    summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
-    model = json.loads((run_dir / "model.json").read_text(encoding="utf-8"))
+    files = RunDir(run_dir)
+    summary = json.loads(files.summary.read_text(encoding="utf-8"))
+    model = json.loads(files.model_meta.read_text(encoding="utf-8"))
     chosen = summary.get("details", {}).get("chosen_strategy")
     return RungResult(
         rung.name, rung.strategy, status, run_dir,
@@ -143,7 +144,7 @@ def _curves(results: list[RungResult]) -> dict[str, dict[str, list[float]]]:
     """Validation accuracy per epoch; epoch 0 is the head on the frozen base where there is one."""
     curves = {}
     for r in results:
-        path = r.run_dir / "metrics.csv"
+        path = RunDir(r.run_dir).metrics
         if not path.is_file():
             curves[r.name] = {"epoch": [0.0], "val_acc": [r.val_accuracy]}
             continue

@@ -93,19 +93,20 @@ class LadderOptions:
     """
 
     data: str
-    backbone: str = "efficientnet_lite0"
-    weights: str = "imagenet"
-    input_size: int | None = None
+    # Fields shared with a training run take `TrainConfig`'s defaults (its class attributes).
+    backbone: str = TrainConfig.backbone
+    weights: str = TrainConfig.weights
+    input_size: int | None = TrainConfig.input_size
     scratch_model: str = "cats-dogs-small"
     scratch_aug_model: str = "cats-dogs-small-dropout"
     scratch_size: int | None = None
     epochs_scale: float = 1.0
     budget_seconds: float | None = None
-    batch_size: int = 32
-    val_fraction: float = 0.2
-    seed: int = 0
-    device: str = "auto"
-    workers: int | None = None
+    batch_size: int = TrainConfig.batch_size
+    val_fraction: float = TrainConfig.val_fraction
+    seed: int = TrainConfig.seed
+    device: str = TrainConfig.device
+    workers: int | None = TrainConfig.workers
 
     def __post_init__(self) -> None:
         if self.epochs_scale <= 0:

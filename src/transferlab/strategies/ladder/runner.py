@@ -12,7 +12,7 @@ from ...config import TrainConfig
 from ...data import load_splits
 from ...engine.device import pick_device
 from ...errors import TransferlabError
-from ..run import train
+from ..run import OnSaved, train
 from ...advise.budget import format_seconds
 from .plan import Plan, PlannedRung, plan_ladder
 from .report import RungResult, failed_result, finished_result, write_report
@@ -35,7 +35,7 @@ class LadderResult:
 
 
 def run_ladder(options: LadderOptions, out: str | Path | None = None, rungs: str | list[str] | None = None,
-               progress: bool = False, resume: bool = False) -> LadderResult:
+               progress: bool = False, resume: bool = False, on_saved: OnSaved | None = None) -> LadderResult:
     """Train the ladder's rungs one after the other and compare them.
 
     Each rung is an ordinary run directory `out/<rung>/` (see `transferlab.strategies.train`);
@@ -49,6 +49,7 @@ def run_ladder(options: LadderOptions, out: str | Path | None = None, rungs: str
         rungs: names (`"scratch,linear"` or a list) to run a subset; default all of `RUNGS`.
         progress: progress bars for each rung.
         resume: keep finished rungs, continue started ones with their saved configuration.
+        on_saved: handed to `train` for every rung (the CLI writes each rung's report).
 
     Raises:
         TransferlabError: `out` holds a ladder and `resume` is off, or it holds a ladder of
@@ -65,7 +66,7 @@ def run_ladder(options: LadderOptions, out: str | Path | None = None, rungs: str
     write_report(out, _ordered(results), plan, options.to_dict(), device, finished=False)
     for index, planned in enumerate(plan.rungs, start=1):
         log.info("rung %d/%d: %s (%s)", index, len(plan.rungs), planned.rung.name, planned.rung.what)
-        results[planned.rung.name] = _run_rung(planned, out / planned.rung.name, progress, resume)
+        results[planned.rung.name] = _run_rung(planned, out / planned.rung.name, progress, resume, on_saved)
         write_report(out, _ordered(results), plan, options.to_dict(), device, finished=index == len(plan.rungs))
     return LadderResult(out, plan, tuple(_ordered(results)))
 
@@ -99,14 +100,15 @@ def _trained(run_dir: Path) -> bool:
     return (run_dir / "config.yaml").is_file() and any(p.name != "config.yaml" for p in run_dir.iterdir())
 
 
-def _run_rung(planned: PlannedRung, run_dir: Path, progress: bool, resume: bool) -> RungResult:
+def _run_rung(planned: PlannedRung, run_dir: Path, progress: bool, resume: bool,
+              on_saved: OnSaved | None) -> RungResult:
     rung = planned.rung
     if resume and (run_dir / "summary.json").is_file():
         log.info("%s finished earlier: kept (%s)", rung.name, run_dir)
         return finished_result(rung, run_dir, "earlier", reductions=planned.reductions)
     start = time.perf_counter()
     try:
-        train(planned.config, run_dir, progress=progress, resume=resume and _trained(run_dir))
+        train(planned.config, run_dir, progress=progress, resume=resume and _trained(run_dir), on_saved=on_saved)
     except TransferlabError as exc:
         log.error("rung %s failed: %s", rung.name, exc)
         return failed_result(rung, run_dir, str(exc), time.perf_counter() - start, planned.reductions)

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..backbones import Preprocessing, create_backbone
-from ..engine.checkpoint import load_weights, save_weights
 from ..errors import TransferlabError
-from ..models.classifier import Classifier
-from ..models.heads import Head
-from ..paths import atomic_write_text
-from .scratch import build_scratch_classifier
+from ..paths import RunDir, atomic_write_text
+from .classifier import Classifier
+from .heads import Head
+from .lookup import build_scratch_classifier
+from .storage import load_weights, save_weights
 
 
 @dataclass(frozen=True)
@@ -44,16 +44,17 @@ def describe(classifier: Classifier, classes, strategy: str, model: str | None) 
 
 def save_model(classifier: Classifier, out: Path, description: dict) -> None:
     """Write model.safetensors and model.json into `out` (each atomically)."""
-    save_weights(classifier, out / "model.safetensors", {"transferlab": json.dumps(description)})
-    atomic_write_text(out / "model.json", json.dumps(description, indent=2))
+    files = RunDir(out)
+    save_weights(classifier, files.model_weights, {"transferlab": json.dumps(description)})
+    atomic_write_text(files.model_meta, json.dumps(description, indent=2))
 
 
 def load_model(run_dir: str | Path) -> LoadedModel:
     """Rebuild and load the classifier saved in `run_dir`."""
-    run_dir = Path(run_dir)
-    meta_path, weights_path = run_dir / "model.json", run_dir / "model.safetensors"
+    files = RunDir(run_dir)
+    meta_path, weights_path = files.model_meta, files.model_weights
     if not meta_path.is_file() or not weights_path.is_file():
-        raise TransferlabError(f"{run_dir}: not a finished run (model.json/model.safetensors missing); train first")
+        raise TransferlabError(f"{files.root}: not a finished run (model.json/model.safetensors missing); train first")
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
