@@ -16,6 +16,7 @@ from . import _common
 from . import cmd_advise
 from . import cmd_augment
 from . import cmd_backbones
+from . import cmd_doctor
 from . import cmd_evaluate
 from . import cmd_export
 from . import cmd_extract
@@ -32,6 +33,7 @@ from ._runtime import cli_logging, tune_allocator
 COMMANDS = (
     cmd_train,
     cmd_advise,
+    cmd_doctor,
     cmd_probe,
     cmd_evaluate,
     cmd_predict,

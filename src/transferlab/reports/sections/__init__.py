@@ -9,6 +9,7 @@ function and one line here.
 from __future__ import annotations
 
 from .augmentation import augmentation
+from .data_check import data_check
 from .inside import activations, class_images, filters, gradcam
 from .meta import environment, timings
 from .model import model
@@ -25,6 +26,7 @@ SECTIONS = (
     ("validation", "Validation results", validation),
     ("test", "Test results", test),
     ("top-losses", "Top losses", top_losses),
+    ("data-check", "Data check", data_check),
     ("gradcam", "Where the model looked (Grad-CAM)", gradcam),
     ("activations", "Activation maps", activations),
     ("filters", "Filters", filters),
