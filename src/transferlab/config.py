@@ -26,6 +26,9 @@ class TrainConfig:
     data: str
     strategy: str = "linear"
     backbone: str = "efficientnet_lite0"
+    # auto: compare the backbones at hand and keep the best (None: only when `backbone` is the
+    # default with ImageNet weights at their own input size; `--backbone` given: False)
+    compare_backbones: bool | None = None
     weights: str = "imagenet"
     model: str | None = None  # scratch: a spec string or recipe name
     input_size: int | None = None

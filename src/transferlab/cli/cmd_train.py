@@ -36,7 +36,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     parser.add_argument("data", help="image folder, CSV file or built-in dataset name")
     parser.add_argument("--strategy", default="linear", choices=STRATEGIES, help="how to train (default: linear)")
-    _common.add_backbone_arguments(parser)
+    _common.add_backbone_arguments(parser, measured=True)
     parser.add_argument("--model", help="scratch: a recipe name (transferlab recipes) or a spec string")
     parser.add_argument("--layer", help="take features from this named layer (linear/features)")
     parser.add_argument("--out", help="run directory (default: runs/<data>-<strategy>)")
@@ -91,7 +91,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """The `TrainConfig` described by the parsed flags."""
     return TrainConfig(
-        data=args.data, strategy=args.strategy, backbone=args.backbone, weights=args.weights, model=args.model,
+        data=args.data, strategy=args.strategy, backbone=args.backbone or TrainConfig.backbone,
+        compare_backbones=False if args.backbone else None, weights=args.weights, model=args.model,
         input_size=args.input_size, layer=args.layer, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         optimizer=args.optimizer, schedule=args.schedule, weight_decay=args.weight_decay,
         label_smoothing=args.label_smoothing, class_weights=args.class_weights, l1=args.l1, max_norm=args.max_norm,

@@ -23,6 +23,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from ..advise import Advice, AdviseOptions, advise
+from ..advise.backbone_choice import alternative_backbones
 from ..advise.sweep import cv_folds
 from ..backbones import BackboneChoice
 from ..config import TrainConfig
@@ -42,8 +43,10 @@ TRIAL_MARGIN, TRIAL_MIN_IMAGES = 0.01, 2
 
 def run_auto(ctx: RunContext) -> StrategyOutcome:
     config = ctx.config
-    options = AdviseOptions(config.budget, config.seed, config.val_fraction, config.views, ctx.now, ctx.extraction())
     backbone = BackboneChoice(config.backbone, config.weights, config.input_size)
+    fixed = None if config.compare_backbones is None else not config.compare_backbones
+    options = AdviseOptions(config.budget, config.seed, config.val_fraction, config.views, ctx.now, ctx.extraction(),
+                            alternative_backbones(backbone, fixed))
     # measured by rank 0 alone, one decision for all
     advice = on_main(lambda: advise(config.data, backbone, options, splits=ctx.splits))
     chosen = config.replace(**advice.config_changes(), budget=None)
