@@ -54,7 +54,7 @@ def test_a_skipped_candidate_cannot_win():
 def test_advise_scores_each_packaged_backbone_on_the_same_folds(split_folder):
     options = AdviseOptions(views=1, now=fixed_now, extraction=ExtractionOptions(device="cpu", engine="torch"),
                             alternatives=("efficientnet_lite1",))
-    advice = advise(str(split_folder), BackboneChoice(), options)
+    advice = advise(str(split_folder), BackboneChoice(input_size=64), options)  # small: a fast test
     scores = {b.name: b for b in advice.backbones}
     assert set(scores) == {"efficientnet_lite0", "efficientnet_lite1"}
     assert all(len(b.fold_scores) == len(scores["efficientnet_lite0"].fold_scores) for b in scores.values())

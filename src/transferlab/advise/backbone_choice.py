@@ -77,7 +77,7 @@ def choose_backbone(s: Session, sample: list, alternatives: tuple[str, ...]) -> 
     scores = [_score(s, s.base, s.throughput.forward, images)]
     measured = {s.base.name: (s.base, s.throughput)}
     for name in alternatives:
-        base = replace(s.backbone, name=name, input_size=None).create()
+        base = replace(s.backbone, name=name).create()
         throughput = measure_throughput(base, sample, s.throughput.decode, s.extraction)
         cost = _pass_seconds(s, base, throughput, images)
         if not s.clock.fits(cost, share=0.25) or (s.clock.budget is None and

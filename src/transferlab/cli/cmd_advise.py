@@ -29,7 +29,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     parser.add_argument("data", help="image folder, CSV file or built-in dataset name")
     _common.add_backbone_arguments(parser, measured=True)
-    parser.add_argument("--budget", help="time for advice and training, e.g. 90s, 10m, 1h: the plan fits it")
+    parser.add_argument("--budget", help="time for advice and training, e.g. 90s, 10m, 1h: the plan fits it "
+                                         "(default 10m)")
     parser.add_argument("--views", type=int, default=5, help="augmented views per image for features-aug")
     parser.add_argument("--plot", help="also draw the depth sweep to this PNG file")
     _common.add_split_arguments(parser)
@@ -40,10 +41,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def run(args: argparse.Namespace) -> int:
     from ..advise import AdviseOptions, advise, parse_budget
     from ..advise.backbone_choice import alternative_backbones
+    from ..advise.budget import DEFAULT_BUDGET
     from ..advise.text import format_advice
     from ..errors import TransferlabError
 
-    budget = parse_budget(args.budget) if args.budget else None
+    budget = parse_budget(args.budget) if args.budget else DEFAULT_BUDGET
     if args.views < 1:
         raise TransferlabError(f"--views must be at least 1, not {args.views}")
     backbone = _common.backbone_choice(args)

@@ -58,7 +58,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     optim.add_argument("--probe", default="logistic", choices=("logistic", "svm"), help="linear strategy's head")
     optim.add_argument("--views", type=int, default=TrainConfig.views,
                        help=f"features-aug: augmented views cached per image (default: {TrainConfig.views})")
-    optim.add_argument("--budget", help="auto: time for advice + training, e.g. 90s, 10m, 1h (the plan fits it)")
+    optim.add_argument("--budget", help="auto: time for advice + training, e.g. 90s, 10m, 1h (the plan fits it; "
+                                        "default 10m)")
     tune = parser.add_argument_group("fine-tuning")
     tune.add_argument("--unfreeze", type=int, default=2, help="unfreeze the last N stage groups (-1: all)")
     tune.add_argument("--unfreeze-from", help="unfreeze every layer from this named layer on")

@@ -2,9 +2,10 @@
 
 The decision (quadrant, signals, candidates with their CV scores, reasons, budget and what it
 gave up) is kept in `summary.json["details"]["decision"]`; the depth sweep's plot goes into the
-run directory as `sweep.png`. Auto decides the strategy and its settings (backbone when the
-budget asks for a smaller one, layer, epochs, views, augmentation, unfreeze depth, class
-weights); every other option (learning rate, batch size, optimizer, seed...) passes through.
+run directory as `sweep.png`. Auto decides the strategy and its settings (the backbone, measured
+among those at hand unless `--backbone` names one; layer, epochs, views, augmentation, unfreeze
+depth, class weights); every other option (learning rate, batch size, optimizer, seed...)
+passes through. Without a budget it spends `DEFAULT_BUDGET` (10 minutes).
 
 Where the advice asks for a fine-tuning trial (small data whose frozen features leave headroom),
 auto fine-tunes on the training part of the CV's first fold, scores it on that fold's held-out
@@ -24,6 +25,7 @@ from threadpoolctl import threadpool_limits
 
 from ..advise import Advice, AdviseOptions, advise
 from ..advise.backbone_choice import alternative_backbones
+from ..advise.budget import DEFAULT_BUDGET
 from ..advise.sweep import cv_folds
 from ..backbones import BackboneChoice
 from ..config import TrainConfig
@@ -45,7 +47,8 @@ def run_auto(ctx: RunContext) -> StrategyOutcome:
     config = ctx.config
     backbone = BackboneChoice(config.backbone, config.weights, config.input_size)
     fixed = None if config.compare_backbones is None else not config.compare_backbones
-    options = AdviseOptions(config.budget, config.seed, config.val_fraction, config.views, ctx.now, ctx.extraction(),
+    budget = DEFAULT_BUDGET if config.budget is None else config.budget
+    options = AdviseOptions(budget, config.seed, config.val_fraction, config.views, ctx.now, ctx.extraction(),
                             alternative_backbones(backbone, fixed))
     # measured by rank 0 alone, one decision for all
     advice = on_main(lambda: advise(config.data, backbone, options, splits=ctx.splits))
