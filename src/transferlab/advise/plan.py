@@ -148,31 +148,30 @@ def trial_candidate(s: Session, layers: list, layer: str | None, similarity: str
     """
     if frozen.cv_mean is None or frozen.cv_mean >= TRIAL_BELOW:
         return None, ""
-    if sweep.samples != len(s.train):
-        return None, "No fine-tuning trial: the sweep ran on a subsample, so no held-out fold matches it."
     settings, why = finetune_settings(layers, layer, similarity)
     if s.throughput.train is None:
         s.throughput = replace(s.throughput, train=measure_train_step(s.base, s.sample, s.extraction.device))
-    epochs, trial, final = _trial_epochs(s, settings, sweep.folds, frozen.estimated_seconds)
+    epochs, trial, final = _trial_epochs(s, settings, sweep, frozen.estimated_seconds)
     chosen = {**settings, "epochs": epochs, "augment": "light"}
     if epochs is None:
         s.clock.give_up(f"the fine-tuning trial (about {format_seconds(trial)}, then {format_seconds(final)} "
                         f"to fine-tune for real, at {MIN_FINETUNE_EPOCHS} epochs)")
         return None, f"No fine-tuning trial: it does not fit the time budget; {frozen.strategy} instead."
+    where = "train" if sweep.samples == len(s.train) else f"the sweep's {sweep.samples:,} training images"
     sentence = (f"The frozen base leaves headroom (CV {frozen.cv_mean:.4f} < {TRIAL_BELOW}): auto fine-tunes on "
-                f"{sweep.folds - 1}/{sweep.folds} of train for {epochs} epochs as a trial (about "
+                f"{sweep.folds - 1}/{sweep.folds} of {where} for {epochs} epochs as a trial (about "
                 f"{format_seconds(trial)}) and keeps fine-tuning only if it beats {frozen.strategy} on the "
                 f"held-out fold. {why}")
     return Candidate("finetune", chosen, None, None, (), final, status="trial"), sentence
 
 
-def _trial_epochs(s: Session, settings: dict, folds: int, reserve: float) -> tuple[int | None, float, float]:
+def _trial_epochs(s: Session, settings: dict, sweep: SweepResult, reserve: float) -> tuple[int | None, float, float]:
     """The most epochs (up to `MAX_TRIAL_EPOCHS`; without a budget `FINETUNE_EPOCHS`) whose trial,
     final run and the frozen fallback (`reserve`) fit the budget; None if even the fewest do not.
 
     Returns (epochs, trial seconds, final-run seconds) at the epochs chosen (or at the fewest).
     """
-    n, held = len(s.train), len(s.train) // folds
+    n, held = sweep.samples, sweep.samples // sweep.folds  # the trial runs on the sweep's folds
     share = _trainable_share(s, settings)
     most = FINETUNE_EPOCHS if s.clock.budget is None else MAX_TRIAL_EPOCHS
     for epochs in range(most, MIN_FINETUNE_EPOCHS - 1, -1):

@@ -29,6 +29,7 @@ from ..advise.budget import DEFAULT_BUDGET
 from ..advise.sweep import cv_folds
 from ..backbones import BackboneChoice
 from ..config import TrainConfig
+from ..data import ImageSet
 from ..engine.distributed import current_world, on_main
 from ..evaluation.predictions import predict_paths
 from ..viz.render.advise import plot_depth_sweep
@@ -76,7 +77,7 @@ def run_auto(ctx: RunContext) -> StrategyOutcome:
 def _maybe_trial(ctx: RunContext, advice: Advice, config: TrainConfig) -> dict:
     """Fine-tune on fold 0's training part; compare with the frozen pick on fold 0's held-out images."""
     start, frozen = time.perf_counter(), advice.chosen
-    train = ctx.splits.train
+    train = _swept(ctx.splits.train, advice.sweep.paths)
     inner, held = cv_folds(np.asarray(train.labels), config.seed)[0]  # the sweep's and candidates' first fold
     splits = dataclasses.replace(ctx.splits, train=train.subset(inner.tolist()), val=train.subset(held.tolist()),
                                  test=None, val_from_train=True)
@@ -101,6 +102,12 @@ def _maybe_trial(ctx: RunContext, advice: Advice, config: TrainConfig) -> dict:
     return {"finetune_accuracy": accuracy, "frozen_strategy": frozen.strategy, "frozen_accuracy": baseline,
             "margin": margin, "train_images": int(len(inner)), "held_out_images": int(scored), "kept": kept,
             "seconds": round(time.perf_counter() - start, 1), "sentence": sentence}
+
+
+def _swept(train: ImageSet, paths: tuple[str, ...]) -> ImageSet:
+    """The training images the sweep cross-validated, in its order (all of train, or its subsample)."""
+    row = {p: i for i, p in enumerate(train.paths)}
+    return train.subset([row[p] for p in paths])
 
 
 def _held_out_accuracy(classifier, images, device: str, engine: str) -> tuple[float, int]:
