@@ -13,6 +13,7 @@ import logging
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
+import torch
 
 from ..backbones import BackboneChoice, get_backbone_spec, list_backbones, offline_weights_available
 from ..data import ImageSet
@@ -76,25 +77,54 @@ def choose_backbone(s: Session, sample: list, alternatives: tuple[str, ...]) -> 
     images = _compared_images(s)
     scores = [_score(s, s.base, s.throughput.forward, images)]
     measured = {s.base.name: (s.base, s.throughput)}
+    asked_flops = forward_flops(s.base)
     for name in alternatives:
-        base = replace(s.backbone, name=name).create()
-        throughput = measure_throughput(base, sample, s.throughput.decode, s.extraction)
-        cost = _pass_seconds(s, base, throughput, images)
-        if not s.clock.fits(cost, share=0.25) or (s.clock.budget is None and
-                                                   throughput.forward > UNBUDGETED_COST_RATIO * s.throughput.forward):
-            s.clock.give_up(f"backbone {name}: not compared (a frozen pass over {len(images):,} images takes "
-                            f"about {format_seconds(cost)})")
-            scores.append(BackboneScore(name, base.preprocessing.input_size, None, None, (), throughput.forward,
-                                        "skipped: budget"))
-            continue
-        scores.append(_score(s, base, throughput.forward, images))
-        measured[name] = (base, throughput)
+        score, entry = _try_alternative(s, replace(s.backbone, name=name).create(), sample, images, asked_flops)
+        scores.append(score)
+        measured[name] = entry
     winner, sentence = _winner(scores)
     s.reasons.append(sentence)
     if winner.name != s.base.name:
         s.base, s.throughput = measured[winner.name]
     log.info("advise: %s", sentence)
     return tuple(replace(c, status="chosen") if c is winner else c for c in scores)
+
+
+def _try_alternative(s: Session, base, sample: list, images: ImageSet, asked_flops: int):
+    """(score, (base, throughput)) of one alternative, or a skipped score when it does not fit.
+
+    Its cost is first scaled by FLOPs: timing a network costs an export and a compile, not
+    worth it for one that cannot fit.
+    """
+    ratio = forward_flops(base) / max(asked_flops, 1)
+    throughput = replace(s.throughput, forward=s.throughput.forward * ratio)
+    if _affordable(s, base, throughput, images, ratio):
+        throughput = measure_throughput(base, sample, s.throughput.decode, s.extraction)
+        if _affordable(s, base, throughput, images, throughput.forward / s.throughput.forward):
+            return _score(s, base, throughput.forward, images), (base, throughput)
+    cost = _pass_seconds(s, base, throughput, images)
+    s.clock.give_up(f"backbone {base.name}: not compared (a frozen pass over {len(images):,} images takes "
+                    f"about {format_seconds(cost)})")
+    return (BackboneScore(base.name, base.preprocessing.input_size, None, None, (), throughput.forward,
+                          "skipped: budget"), (base, throughput))
+
+
+def _affordable(s: Session, base, throughput, images: ImageSet, cost_ratio: float) -> bool:
+    """A quarter of the budget left covers the pass (without a budget: a bounded cost ratio)."""
+    if s.clock.budget is None:
+        return cost_ratio <= UNBUDGETED_COST_RATIO
+    return s.clock.fits(_pass_seconds(s, base, throughput, images), share=0.25)
+
+
+def forward_flops(base) -> int:
+    """Forward FLOPs of the conv base on one image at its input size."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    side = base.preprocessing.input_size
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        base.eval().forward_features(torch.zeros(1, 3, side, side))
+    return counter.get_total_flops()
 
 
 def _compared_images(s: Session) -> ImageSet:
