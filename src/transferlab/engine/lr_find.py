@@ -24,6 +24,7 @@ from .device import autocast, to_device
 from .seeding import seeded
 
 MOST_STEPS, FEWEST_STEPS, MOST_PASSES = 100, 20, 5
+StepHook = Callable[[int, float, float], None]  # (step, rate, smoothed loss), e.g. a progress bar
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ def lr_range_test(
     batches: Callable[[int], Iterable],
     device: torch.device,
     options: RangeTestOptions = RangeTestOptions(),
-    on_step: Callable[[int, float, float], None] | None = None,
+    on_step: StepHook | None = None,
 ) -> RangeTestResult:
     """Run the range test; the model's weights, modes and the optimiser's state are restored after.
 

@@ -9,10 +9,12 @@ the rate of the group above it (discriminative rates). All groups exist from the
 from __future__ import annotations
 
 import logging
+from typing import NamedTuple
 
+from ..data.decode import DecodedImages
 from ..features import cached_features, fit_probe, probe_to_head
 from ..models.classifier import Classifier
-from ..models.freezing import freeze_except, trainable_groups
+from ..models.freezing import ParamGroup, freeze_except, trainable_groups
 from .common import RunContext, StrategyOutcome, make_backbone, resolve_preprocessing
 from .endtoend import Phase, decode_split, train_on_images
 from .finetune_prefix import PREFIX_VIEWS, prefix_split, train_on_prefix
@@ -20,14 +22,25 @@ from .finetune_prefix import PREFIX_VIEWS, prefix_split, train_on_prefix
 log = logging.getLogger(__name__)
 
 
-def run_finetune(ctx: RunContext) -> StrategyOutcome:
+class FinetuneStart(NamedTuple):
+    """Where phase 2 starts: the classifier with its phase-1 head, the unfrozen groups, their rates."""
+
+    classifier: Classifier
+    groups: list[ParamGroup]
+    param_groups: list[dict]
+    train: tuple[DecodedImages, list[int]]
+    val: tuple[DecodedImages, list[int]]
+    head_row: dict
+
+
+def prepare_finetune(ctx: RunContext) -> FinetuneStart:
+    """Decode the splits, fit the phase-1 head, freeze all but the groups to tune, give each its rate."""
     config = ctx.config
     backbone = make_backbone(config)
     pre = backbone.preprocessing = resolve_preprocessing(ctx, backbone.preprocessing)
     train = decode_split(ctx, ctx.splits.train, pre.resize_size, pre.interpolation)
     val = decode_split(ctx, ctx.splits.val, pre.resize_size, pre.interpolation)
     head, head_row = _phase_one(ctx, backbone, train, val)
-    classifier = Classifier(backbone, head)
     groups = trainable_groups(backbone, config.unfreeze, config.unfreeze_from)
     freeze_except(backbone, groups)
     lr = config.lr or 2e-4
@@ -36,6 +49,12 @@ def run_finetune(ctx: RunContext) -> StrategyOutcome:
     for depth, group in enumerate(reversed(groups), start=1):
         param_groups.append({"params": [named[n] for n in group.param_names],
                              "lr": lr * config.lr_mult ** depth, "name": group.name})
+    return FinetuneStart(Classifier(backbone, head), groups, param_groups, train, val, head_row)
+
+
+def run_finetune(ctx: RunContext) -> StrategyOutcome:
+    config = ctx.config
+    classifier, groups, param_groups, train, val, head_row = prepare_finetune(ctx)
     log.info("fine-tuning %s with rates %s", [g["name"] for g in param_groups],
              [f"{g['lr']:.2g}" for g in param_groups])
     phase = Phase("finetune", config.epochs or 5, config.augment or "light", config.bn_policy)
