@@ -47,3 +47,9 @@ def test_bad_flags_are_one_line_errors(split_folder, tmp_path, capsys, flags, ex
     assert "Traceback" not in err
     assert err.strip().splitlines()[-1].startswith("transferlab: error: ") and expected in err
     assert not (tmp_path / "lr").exists()
+
+
+def test_train_lr_find_flag_reaches_the_config(split_folder, tmp_path, capsys):
+    assert main(["train", str(split_folder), *TINY, "--strategy", "features", "--lr-find",
+                 "--out", str(tmp_path / "run")]) == 2
+    assert "lr_find needs --strategy finetune" in capsys.readouterr().err

@@ -16,7 +16,7 @@ from ..features import cached_features, fit_probe, probe_to_head
 from ..models.classifier import Classifier
 from ..models.freezing import ParamGroup, freeze_except, trainable_groups
 from .common import RunContext, StrategyOutcome, make_backbone, resolve_preprocessing
-from .endtoend import Phase, decode_split, train_on_images
+from .endtoend import Phase, decode_split, range_test_on_images, train_on_images
 from .finetune_prefix import PREFIX_VIEWS, prefix_split, train_on_prefix
 
 log = logging.getLogger(__name__)
@@ -55,9 +55,11 @@ def prepare_finetune(ctx: RunContext) -> FinetuneStart:
 def run_finetune(ctx: RunContext) -> StrategyOutcome:
     config = ctx.config
     classifier, groups, param_groups, train, val, head_row = prepare_finetune(ctx)
+    phase = Phase("finetune", config.epochs or 5, config.augment or "light", config.bn_policy)
+    found = _rates_from_range_test(ctx, classifier, param_groups, train, phase) if config.lr_find else {}
     log.info("fine-tuning %s with rates %s", [g["name"] for g in param_groups],
              [f"{g['lr']:.2g}" for g in param_groups])
-    phase = Phase("finetune", config.epochs or 5, config.augment or "light", config.bn_policy)
+    group_lrs = {g["name"]: g["lr"] for g in param_groups}  # the base rates: the schedule rewrites g["lr"] in place
     split = prefix_split(ctx, classifier, len(train[1]))
     if split is None:
         history = train_on_images(ctx, classifier, param_groups, train, val, phase, earlier_rows=[head_row])
@@ -65,10 +67,26 @@ def run_finetune(ctx: RunContext) -> StrategyOutcome:
         history = train_on_prefix(ctx, classifier, split, param_groups, train, val, phase, [head_row])
     trainable = sum(p.numel() for p in classifier.parameters() if p.requires_grad)
     details = {"unfrozen_groups": [g.name for g in groups], "trainable_params": trainable,
-               "phase1_val_acc": head_row["val_acc"], "group_lrs": {g["name"]: g["lr"] for g in param_groups},
+               "phase1_val_acc": head_row["val_acc"], "group_lrs": group_lrs,
                "frozen_prefix": None if split is None else {"up_to": split.boundary, "views": min(phase.epochs, PREFIX_VIEWS),
-                                                            "flops_share": round(split.prefix_share, 3)}}
+                                                            "flops_share": round(split.prefix_share, 3)},
+               **found}
     return StrategyOutcome(classifier, [head_row] + history, details)
+
+
+def _rates_from_range_test(ctx: RunContext, classifier: Classifier, param_groups: list[dict],
+                           train: tuple[DecodedImages, list[int]], phase: Phase) -> dict:
+    """Scale every group's rate so the head's is the range test's suggestion (ratios kept); what to record.
+
+    The test runs the whole network on augmented images, also where phase 2 then trains on the
+    frozen prefix's maps: the same loss surface, a little slower to measure.
+    """
+    result = range_test_on_images(ctx, classifier, param_groups, train, phase)
+    scale = result.suggestion / max(g["lr"] for g in param_groups)
+    for group in param_groups:
+        group["lr"] *= scale
+    log.info("range test: head rate %.2g (%s, %d steps)", result.suggestion, result.rule, len(result.rates))
+    return {"lr_found": result.suggestion, "lr_rule": result.rule}
 
 
 def _phase_one(ctx: RunContext, backbone, train, val):
