@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..config import TrainConfig
 from ..data import load_splits
+from ..data.scan import recording_skips
 from ..engine.device import pick_device
 from ..engine.lr_find import RangeTestResult, StepHook
 from ..engine.seeding import seeded
@@ -58,13 +59,14 @@ def find_lr(config: TrainConfig, out: Path, progress: bool = False, on_step: Ste
         progress: progress bars while decoding and extracting.
         on_step: called after every step with (step, rate, smoothed loss).
     """
-    splits = load_splits(config.data, config.val_fraction, config.seed)
-    ctx = RunContext(config, out, splits, pick_device(config.device), progress)
-    with seeded(config.seed, ctx.device):
-        start = prepare_finetune(ctx)
-        began = time.perf_counter()
-        phase = Phase("lr-find", 1, config.augment or "light", config.bn_policy)
-        result = range_test_on_images(ctx, start.classifier, start.param_groups, start.train, phase, on_step)
+    with recording_skips():  # one warning per unusable file, however often it is read
+        splits = load_splits(config.data, config.val_fraction, config.seed)
+        ctx = RunContext(config, out, splits, pick_device(config.device), progress)
+        with seeded(config.seed, ctx.device):
+            start = prepare_finetune(ctx)
+            began = time.perf_counter()
+            phase = Phase("lr-find", 1, config.augment or "light", config.bn_policy)
+            result = range_test_on_images(ctx, start.classifier, start.param_groups, start.train, phase, on_step)
     reference = max(g["lr"] for g in start.param_groups)
     group_lrs = {g["name"]: result.suggestion * g["lr"] / reference for g in start.param_groups}
     return LRFindReport(splits.name, result, group_lrs, HEAD, start.head_row["val_acc"],
