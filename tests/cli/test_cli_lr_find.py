@@ -20,7 +20,7 @@ def test_lr_find_writes_the_plot_and_json(split_folder, tmp_path, capsys):
     printed = json.loads(capsys.readouterr().out)
     assert json.loads((out / "lr_find.json").read_text()) == printed
     assert math.isfinite(printed["suggestion"]) and 1e-7 <= printed["suggestion"] <= 10
-    assert printed["rule"] in ("steepest descent", "minimum / 10")
+    assert printed["rule"] == "minimum / 10" and printed["suggestion"] == printed["minimum_tenth"]
     assert printed["steps"] == len(printed["rates"]) == len(printed["losses"]) >= 5
     assert list(printed["group_lrs"])[0] == "head" and printed["group_lrs"]["head"] == printed["suggestion"]
     assert "phase-1 logistic head" in printed["head"]
@@ -30,7 +30,7 @@ def test_lr_find_writes_the_plot_and_json(split_folder, tmp_path, capsys):
 
 def test_lr_find_prints_the_suggestion(split_folder, tmp_path, capsys):
     assert main(["lr-find", str(split_folder), *TINY, "--unfreeze", "1", "--batch-size", "10",
-                 "--out", str(tmp_path / "lr")]) == 0
+                 "--rule", "steepest", "--out", str(tmp_path / "lr")]) == 0
     out = capsys.readouterr().out
     assert "suggested --lr: " in out and "plot: " in out and (tmp_path / "lr" / "lr_find.png").is_file()
 
@@ -40,6 +40,7 @@ def test_lr_find_prints_the_suggestion(split_folder, tmp_path, capsys):
     (["--lr-mult", "0"], "--lr-mult must be positive"),
     (["--batch-size", "0"], "batch_size must be at least 1"),
     (["--unfreeze-from", "nowhere"], "nowhere"),
+    (["--rule", "steep"], "did you mean steepest"),
 ])
 def test_bad_flags_are_one_line_errors(split_folder, tmp_path, capsys, flags, expected):
     assert main(["lr-find", str(split_folder), *TINY, "--out", str(tmp_path / "lr"), *flags]) == 2

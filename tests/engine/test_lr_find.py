@@ -43,7 +43,7 @@ def test_curve_is_recorded_and_the_suggestion_is_finite_and_in_range():
     assert result.rates[0] == pytest.approx(1e-7)
     assert all(b > a for a, b in zip(result.rates, result.rates[1:]))  # exponential, rising
     assert math.isfinite(result.suggestion) and 1e-7 <= result.suggestion <= 10
-    assert result.rule in ("steepest descent", "minimum / 10")
+    assert result.rule == "minimum / 10" and result.suggestion == result.minimum_tenth
     assert result.minimum_tenth == pytest.approx(result.rates[result.losses.index(min(result.losses))] / 10)
     assert result.to_dict()["rule"] == result.rule
 
@@ -108,7 +108,17 @@ def test_suggestion_rules_on_a_known_curve():
     assert suggest_rates(rates[:3], [0.5, 1.0, 2.0]) == (None, pytest.approx(rates[0] / 10))  # no descent
 
 
+def test_the_rule_picks_the_suggestion():
+    model = _model()
+    default, steepest = _run(model, _optimizer(model), steps=60), _run(model, _optimizer(model), steps=60, rule="steepest")
+    assert default.rule == "minimum / 10" and default.suggestion == default.minimum_tenth
+    assert steepest.rule == "steepest descent" and steepest.suggestion == steepest.steepest is not None
+    assert steepest.losses == default.losses
+
+
 def test_bad_options_are_one_line_errors():
+    with pytest.raises(TransferlabError, match="steepest"):
+        RangeTestOptions(rule="steep")
     with pytest.raises(TransferlabError, match="at least 5 steps"):
         RangeTestOptions(steps=2)
     with pytest.raises(TransferlabError, match="0 < start < end"):

@@ -23,8 +23,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "Start where `train --strategy finetune` starts its phase 2 (the phase-1 logistic head on cached "
         "features, the same groups unfrozen at the same --lr-mult ratios, the same augmentation and batches), "
         "train ~100 mini-batches with the head's rate rising exponentially from 1e-7 to 10, stop once the "
-        "smoothed loss exceeds 4x its minimum, and put the weights back. Suggests the rate of steepest descent "
-        "of the smoothed loss (else a tenth of the rate at its minimum), and draws lr_find.png.",
+        "smoothed loss exceeds 4x its minimum, and put the weights back. Suggests a tenth of the rate at the "
+        "smoothed loss's minimum (--rule steepest: the rate of its steepest descent), and draws lr_find.png.",
         EXAMPLES,
     )
     parser.add_argument("data", help="image folder, CSV file or built-in dataset name")
@@ -38,6 +38,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--bn-policy", default="frozen", choices=("frozen", "train"),
                         help="BatchNorm statistics in unfrozen parts (frozen parts are always frozen)")
     parser.add_argument("--augment", metavar="SPEC", help="training augmentation as `train --augment` (default: light)")
+    parser.add_argument("--rule", default="min10", choices=("min10", "steepest"),
+                        help="the suggestion: a tenth of the rate at the smoothed loss's minimum (default), or the "
+                             "rate of its steepest descent (shallow and noisy from a fitted head)")
     parser.add_argument("--out", help="folder for lr_find.png and lr_find.json (default: runs/<data>-lr-find)")
     _common.add_split_arguments(parser)
     _common.add_json_flag(parser)
@@ -61,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else RunDir.default(args.data, "lr-find").root
     bar = _StepBar(_common.progress_enabled(args))
     try:
-        report = find_lr(config, out, progress=_common.progress_enabled(args), on_step=bar.step)
+        report = find_lr(config, out, progress=_common.progress_enabled(args), on_step=bar.step, rule=args.rule)
     finally:
         bar.close()
     result = report.result

@@ -18,12 +18,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import TransferlabError
+from ..errors import TransferlabError, unknown_name
 from ..models.freezing import apply_bn_policy
 from .device import autocast, to_device
 from .seeding import seeded
 
 MOST_STEPS, FEWEST_STEPS, MOST_PASSES = 100, 20, 5
+RULES = {"min10": "minimum / 10", "steepest": "steepest descent"}
 StepHook = Callable[[int, float, float], None]  # (step, rate, smoothed loss), e.g. a progress bar
 
 
@@ -39,6 +40,9 @@ class RangeTestOptions:
         diverge: stop once the smoothed loss exceeds this multiple of its minimum.
         bn_policy: BatchNorm policy while stepping (see `models.freezing`).
         seed: seeds dropout and augmentation (torch's global generators) for the test alone.
+        rule: what to suggest: "min10", a tenth of the rate at the smoothed loss's minimum, or
+            "steepest", the rate where it falls fastest (else "min10"). min10 is the default: from
+            a fitted phase-1 head the descent is shallow and noisy (BENCHMARKS.md, "lr-find").
     """
 
     start: float = 1e-7
@@ -48,8 +52,11 @@ class RangeTestOptions:
     diverge: float = 4.0
     bn_policy: str = "frozen"
     seed: int = 0
+    rule: str = "min10"
 
     def __post_init__(self) -> None:
+        if self.rule not in RULES:
+            raise unknown_name("suggestion rule", self.rule, list(RULES))
         if not 0 < self.start < self.end:
             raise TransferlabError(f"range test rates must satisfy 0 < start < end, not {self.start}, {self.end}")
         if self.steps < 5:
@@ -65,7 +72,7 @@ class RangeTestResult:
         losses: EMA-smoothed (bias-corrected) loss at each step.
         raw_losses: the mini-batch loss at each step.
         suggestion: the suggested rate for the reference group.
-        rule: how `suggestion` was chosen ("steepest descent" or "minimum / 10").
+        rule: how `suggestion` was chosen ("minimum / 10" or "steepest descent").
         steepest: the rate where the smoothed loss falls fastest (None: no descent to measure).
         minimum_tenth: a tenth of the rate at the smoothed loss's minimum.
         stopped: why the sweep ended ("diverged", "end of range").
@@ -123,27 +130,33 @@ def lr_range_test(
     if not rates:
         raise TransferlabError("the loss was not finite at the first step of the range test: check the input data")
     steepest, tenth = suggest_rates(rates, smooth)
-    rule = "steepest descent" if steepest is not None else "minimum / 10"
-    return RangeTestResult(tuple(rates), tuple(smooth), tuple(raw), steepest if steepest is not None else tenth,
-                           rule, steepest, tenth, stopped)
+    rule = "steepest" if options.rule == "steepest" and steepest is not None else "min10"
+    suggestion = steepest if rule == "steepest" else tenth
+    return RangeTestResult(tuple(rates), tuple(smooth), tuple(raw), suggestion, RULES[rule], steepest, tenth, stopped)
 
 
 def suggest_rates(rates: list[float], losses: list[float]) -> tuple[float | None, float]:
-    """(rate of steepest descent before the minimum or None, a tenth of the rate at the minimum).
+    """(rate of steepest descent into the minimum or None, a tenth of the rate at the minimum).
 
-    The slope is taken against log10(rate); the first tenth of the curve, where the smoothed
-    loss is still mostly the first batches' noise, is left out, as fastai skips its start.
+    The descent runs from the last peak of the smoothed loss before its minimum (the first tenth
+    of the curve, still mostly the first batches' noise, left out) to the minimum. Its slope
+    against log10(rate) is taken over chords a quarter of the descent long, not point to point,
+    so one noisy batch does not make the steepest place; the rate is the chord's middle.
     """
     r, y = np.asarray(rates, dtype=np.float64), np.asarray(losses, dtype=np.float64)
     best = int(np.argmin(y))
     tenth = float(r[best] / 10)
-    first = len(y) // 10
-    if best - first < 2:  # fewer than 3 points descend to the minimum: no slope to trust
+    first = min(len(y) // 10, best)
+    before = y[first : best + 1]
+    peak = best - int(np.argmax(before[::-1]))  # the last highest point before the minimum
+    if best - peak < 2:  # fewer than 3 points descend to the minimum: no slope to trust
         return None, tenth
-    window = slice(first, best + 1)
-    slopes = np.gradient(y[window], np.log10(r[window]))
-    steepest = int(np.argmin(slopes))
-    return (float(r[window][steepest]) if slopes[steepest] < 0 else None), tenth
+    span = max(1, (best - peak) // 4)
+    x = np.log10(r)
+    ends, starts = slice(peak + span, best + 1), slice(peak, best + 1 - span)
+    slopes = (y[ends] - y[starts]) / (x[ends] - x[starts])
+    i = peak + int(np.argmin(slopes))
+    return (float(np.sqrt(r[i] * r[i + span])) if slopes.min() < 0 else None), tenth
 
 
 def _sweep(model, optimizer, loss_fn, batches: Iterator, device, options: RangeTestOptions, on_step):

@@ -134,11 +134,12 @@ def record_augment(ctx: RunContext, augment: str | AugmentSpec | None) -> Augmen
 
 def range_test_on_images(ctx: RunContext, classifier: Classifier, groups: list[dict],
                          train: tuple[DecodedImages, list[int]], phase: Phase,
-                         on_step: StepHook | None = None) -> RangeTestResult:
+                         on_step: StepHook | None = None, rule: str = "min10") -> RangeTestResult:
     """The learning-rate range test (`engine.lr_find`) on the batches `train_on_images` would train on.
 
     The same augmentation, batch size, optimiser, loss and BatchNorm policy; every group keeps
-    its ratio to the head's rate. The classifier's weights are as they were afterwards.
+    its ratio to the head's rate; `rule` picks the suggestion (`RangeTestOptions.rule`). The
+    classifier's weights are as they were afterwards.
     """
     config = ctx.config
     images, labels = train
@@ -150,6 +151,6 @@ def range_test_on_images(ctx: RunContext, classifier: Classifier, groups: list[d
                                0.01 if config.weight_decay is None else config.weight_decay)
     classifier.to(ctx.device).to(memory_format=torch.channels_last)
     options = RangeTestOptions(steps=range_test_steps(len(labels) // config.batch_size),
-                               bn_policy=phase.bn_policy or "frozen", seed=config.seed)
+                               bn_policy=phase.bn_policy or "frozen", seed=config.seed, rule=rule)
     loss = make_loss(config, labels, len(ctx.splits.classes))
     return lr_range_test(classifier, optimizer, loss, batches, ctx.device, options, on_step)

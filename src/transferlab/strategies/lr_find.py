@@ -50,7 +50,8 @@ class LRFindReport:
                 "head_val_acc": self.head_val_acc, "steps": len(self.result.rates), "seconds": self.seconds}
 
 
-def find_lr(config: TrainConfig, out: Path, progress: bool = False, on_step: StepHook | None = None) -> LRFindReport:
+def find_lr(config: TrainConfig, out: Path, progress: bool = False, on_step: StepHook | None = None,
+            rule: str = "min10") -> LRFindReport:
     """Run the range test for fine-tuning `config.data` as `config` describes it.
 
     Args:
@@ -58,6 +59,7 @@ def find_lr(config: TrainConfig, out: Path, progress: bool = False, on_step: Ste
         out: the folder the test's outputs are meant for (the run context's; nothing is written here).
         progress: progress bars while decoding and extracting.
         on_step: called after every step with (step, rate, smoothed loss).
+        rule: the suggestion: "min10" or "steepest" (see `engine.lr_find.RangeTestOptions`).
     """
     with recording_skips():  # one warning per unusable file, however often it is read
         splits = load_splits(config.data, config.val_fraction, config.seed)
@@ -66,7 +68,8 @@ def find_lr(config: TrainConfig, out: Path, progress: bool = False, on_step: Ste
             start = prepare_finetune(ctx)
             began = time.perf_counter()
             phase = Phase("lr-find", 1, config.augment or "light", config.bn_policy)
-            result = range_test_on_images(ctx, start.classifier, start.param_groups, start.train, phase, on_step)
+            result = range_test_on_images(ctx, start.classifier, start.param_groups, start.train, phase,
+                                          on_step, rule)
     reference = max(g["lr"] for g in start.param_groups)
     group_lrs = {g["name"]: result.suggestion * g["lr"] / reference for g in start.param_groups}
     return LRFindReport(splits.name, result, group_lrs, HEAD, start.head_row["val_acc"],
