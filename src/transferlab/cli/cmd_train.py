@@ -99,10 +99,11 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         optimizer=args.optimizer, schedule=args.schedule, weight_decay=args.weight_decay,
         label_smoothing=args.label_smoothing, class_weights=args.class_weights, l1=args.l1, max_norm=args.max_norm,
         dropout=args.dropout, hidden=args.hidden, patience=args.patience, probe=args.probe, views=args.views, unfreeze=args.unfreeze,
-        unfreeze_from=args.unfreeze_from, lr_mult=args.lr_mult, bn_policy=args.bn_policy, frozen_prefix=args.frozen_prefix, lr_find=args.lr_find,
+        unfreeze_from=args.unfreeze_from, lr_mult=args.lr_mult, bn_policy=args.bn_policy, frozen_prefix=args.frozen_prefix,
         normalisation=args.normalisation, augment=args.augment, val_fraction=args.val_fraction, seed=args.seed,
         device=args.device, workers=args.workers, precision=args.precision, compile=args.compile,
         engine=args.engine,
+        lr_find=args.lr_find,
         budget=_budget(args.budget),
     )
 
