@@ -61,6 +61,8 @@ class TrainConfig:
     # run the frozen prefix once per image and view when only the top is unfrozen
     # (strategies.finetune_prefix); False: the whole network every epoch
     frozen_prefix: bool = True
+    # finetune: the learning-rate range test (engine.lr_find) before phase 2 sets the rates
+    lr_find: bool = False
     # data
     normalisation: str = "backbone"
     augment: str | None = None  # preset, YAML file or inline list (data.augment); None: strategy's
@@ -86,6 +88,8 @@ class TrainConfig:
         _check_choice("engine", self.engine, ("auto", "torch", "openvino"))
         if self.budget is not None and (self.strategy != "auto" or not self.budget > 0):
             raise TransferlabError(f"budget {self.budget} needs --strategy auto and a positive duration")
+        if self.lr_find and (self.strategy != "finetune" or self.lr is not None):
+            raise TransferlabError("lr_find needs --strategy finetune and no --lr: the range test chooses the rate")
         if self.views < 1:
             raise TransferlabError(f"views must be at least 1, not {self.views}")
         if not 0.0 < self.val_fraction < 1.0:

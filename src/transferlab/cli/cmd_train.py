@@ -66,6 +66,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     tune.add_argument("--lr-mult", type=float, default=0.5, help="rate multiplier per group going shallower")
     tune.add_argument("--no-frozen-prefix", dest="frozen_prefix", action="store_false",
                       help="run the whole network every epoch instead of the frozen prefix once per image and view")
+    tune.add_argument("--lr-find", action="store_true",
+                      help="run the learning-rate range test (transferlab lr-find) before phase 2 and train at "
+                           "its suggestion")
     tune.add_argument("--bn-policy", default="frozen", choices=("frozen", "train"),
                       help="BatchNorm statistics in unfrozen parts (frozen parts are always frozen)")
     data = parser.add_argument_group("data")
@@ -102,6 +105,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         normalisation=args.normalisation, augment=args.augment, val_fraction=args.val_fraction, seed=args.seed,
         device=args.device, workers=args.workers, precision=args.precision, compile=args.compile,
         engine=args.engine,
+        lr_find=args.lr_find,
         budget=_budget(args.budget),
     )
 

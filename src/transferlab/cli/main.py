@@ -21,6 +21,7 @@ from . import cmd_evaluate
 from . import cmd_export
 from . import cmd_extract
 from . import cmd_ladder
+from . import cmd_lr_find
 from . import cmd_predict
 from . import cmd_probe
 from . import cmd_recipes
@@ -35,6 +36,7 @@ COMMANDS = (
     cmd_advise,
     cmd_doctor,
     cmd_probe,
+    cmd_lr_find,
     cmd_evaluate,
     cmd_predict,
     cmd_extract,
