@@ -61,6 +61,10 @@ class TrainConfig:
     # data
     normalisation: str = "backbone"
     augment: str | None = None  # preset, YAML file or inline list (data.augment); None: strategy's
+    # batch-level augmentation of finetune and scratch (data.mix): Beta alpha, 0 = off; both on:
+    # one of the two per batch
+    mixup: float = 0.0
+    cutmix: float = 0.0
     val_fraction: float = 0.2
     seed: int = 0
     device: str = "auto"
@@ -83,6 +87,10 @@ class TrainConfig:
         _check_choice("engine", self.engine, ("auto", "torch", "openvino"))
         if self.budget is not None and (self.strategy != "auto" or not self.budget > 0):
             raise TransferlabError(f"budget {self.budget} needs --strategy auto and a positive duration")
+        for name in ("mixup", "cutmix"):
+            alpha = getattr(self, name)
+            if not (isinstance(alpha, (int, float)) and 0.0 <= alpha < float("inf")):
+                raise TransferlabError(f"{name} alpha must be a number >= 0 (0: off), not {alpha}")
         if self.views < 1:
             raise TransferlabError(f"views must be at least 1, not {self.views}")
         if not 0.0 < self.val_fraction < 1.0:

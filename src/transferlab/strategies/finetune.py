@@ -49,6 +49,9 @@ def run_finetune(ctx: RunContext) -> StrategyOutcome:
                "phase1_val_acc": head_row["val_acc"], "group_lrs": {g["name"]: g["lr"] for g in param_groups},
                "frozen_prefix": None if split is None else {"up_to": split.boundary, "views": min(phase.epochs, PREFIX_VIEWS),
                                                             "flops_share": round(split.prefix_share, 3)}}
+    if config.mixup or config.cutmix:
+        details["mix"] = {"mixup": config.mixup, "cutmix": config.cutmix,
+                          "on": "images" if split is None else "frozen prefix's maps"}
     return StrategyOutcome(classifier, [head_row] + history, details)
 
 
