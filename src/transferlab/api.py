@@ -49,7 +49,7 @@ class Evaluation:
         return self.metrics.accuracy
 
 
-def train(data: PathLike, strategy: str = "linear", out: PathLike | None = None, *, progress: bool = False,
+def train(data: PathLike, strategy: str = "auto", out: PathLike | None = None, *, progress: bool = False,
           resume: bool = False, **options) -> TrainResult:
     """Train on `data` with `strategy`; `options` are `TrainConfig` fields (epochs=4, backbone=...)."""
     config = TrainConfig(data=str(data), strategy=strategy, **options)

@@ -24,7 +24,7 @@ class TrainConfig:
     """
 
     data: str
-    strategy: str = "linear"
+    strategy: str = "auto"  # measure the data (as `transferlab advise`), then run the plan
     backbone: str = "efficientnet_lite0"
     weights: str = "imagenet"
     model: str | None = None  # scratch: a spec string or recipe name

@@ -13,6 +13,7 @@ from . import _common
 from ._runtime import launch_processes
 
 EXAMPLES = (
+    "train digits                                   # --strategy auto: measure the data, run the plan",
     "train digits --strategy features",
     "train photos/ --strategy linear --backbone efficientnet_lite0",
     "train steel/ --strategy linear --layer blocks.4        # an earlier layer for data unlike ImageNet",
@@ -36,7 +37,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         EXAMPLES,
     )
     parser.add_argument("data", help="image folder, CSV file or built-in dataset name")
-    parser.add_argument("--strategy", default="linear", choices=STRATEGIES, help="how to train (default: linear)")
+    parser.add_argument("--strategy", default="auto", choices=STRATEGIES,
+                        help="how to train (default: auto, which measures the data and picks one)")
     _common.add_backbone_arguments(parser)
     parser.add_argument("--model", help="scratch: a recipe name (transferlab recipes) or a spec string")
     parser.add_argument("--layer", help="take features from this named layer (linear/features)")
