@@ -14,6 +14,7 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -23,6 +24,7 @@ from sklearn.preprocessing import StandardScaler
 
 from transferlab.cli.main import main as transferlab
 from transferlab.data import load_splits
+from transferlab.paths import RunDir
 
 CS = (0.01, 0.1, 1.0)  # on mnist5k, digits and lfw-faces the best C is inside this grid
 
@@ -73,11 +75,8 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def _out_of(train_argv: list[str]):
-    from pathlib import Path
-
-    from transferlab.paths import RunDir
-
+def _out_of(train_argv: list[str]) -> Path:
+    """The run directory `transferlab train` writes for these flags."""
     if "--out" in train_argv:
         return Path(train_argv[train_argv.index("--out") + 1])
     strategy = train_argv[train_argv.index("--strategy") + 1] if "--strategy" in train_argv else "auto"
