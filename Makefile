@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	MALLOC_MMAP_THRESHOLD_=1073741824 MALLOC_TRIM_THRESHOLD_=4294967296 \
-	$(BIN)/python bench/demo.py -- mnist5k --input-size 112 --budget 2m --out runs/demo --resume
+	$(BIN)/python bench/demo.py -- mnist5k --input-size 96 --budget 2m --out runs/demo --resume
 
 test: $(STAMP) chromium
 	$(BIN)/python -m pytest --durations=15
