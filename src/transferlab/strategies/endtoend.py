@@ -11,6 +11,7 @@ from torch import nn
 from ..data import DecodedDataset
 from ..data.augment import AugmentSpec, resolve_augment, train_transform
 from ..data.decode import DecodedImages, decode_images
+from ..data.mix import BatchMix, batch_mix, describe_mix
 from ..data.scan import ImageSet
 from ..data.transforms import eval_transform
 from ..engine.batches import image_batches
@@ -87,7 +88,7 @@ def train_on_images(
         lr_multiplier(config.schedule, phase.epochs * steps, warmup_steps=max(1, steps // 2)),
         standard_callbacks(ctx, steps, earlier_rows),
         TrainerOptions(l1=config.l1, max_norm=config.max_norm, bn_policy=phase.bn_policy, seed=config.seed,
-                       distributed=True),
+                       distributed=True, mix=batch_mixing(ctx)),
     )
     maybe_resume(ctx, trainer)
     trainer.fit(batches, val_batches, phase.epochs, phase=phase.name)
@@ -121,6 +122,15 @@ def synchronise_batch_norm(classifier: Classifier, device: torch.device, bn_poli
         return
     for name, child in list(classifier.named_children()):
         setattr(classifier, name, nn.SyncBatchNorm.convert_sync_batchnorm(child))
+
+
+def batch_mixing(ctx: RunContext, on: str = "images") -> BatchMix | None:
+    """The run's MixUp/CutMix (`--mixup`, `--cutmix`) as the trainer's batch transform, logged."""
+    config = ctx.config
+    mix = batch_mix(config.mixup, config.cutmix, len(ctx.splits.classes))
+    if mix is not None:
+        log.info("batch mixing on the %s: %s", on, describe_mix(config.mixup, config.cutmix))
+    return mix
 
 
 def record_augment(ctx: RunContext, augment: str | AugmentSpec | None) -> AugmentSpec:

@@ -71,6 +71,9 @@ def run_finetune(ctx: RunContext) -> StrategyOutcome:
                "frozen_prefix": None if split is None else {"up_to": split.boundary, "views": min(phase.epochs, PREFIX_VIEWS),
                                                             "flops_share": round(split.prefix_share, 3)},
                **found}
+    if config.mixup or config.cutmix:
+        details["mix"] = {"mixup": config.mixup, "cutmix": config.cutmix,
+                          "on": "images" if split is None else "frozen prefix's maps"}
     return StrategyOutcome(classifier, [head_row] + history, details)
 
 
