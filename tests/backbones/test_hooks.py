@@ -106,6 +106,23 @@ def test_forward_until_cuts_the_pass_and_removes_hooks_on_errors():
     assert not _hooked(model)
 
 
+def test_forward_until_nested_in_a_forward_pass_that_is_itself_cut():
+    """A classifier cut at a layer runs `forward_until` inside its forward; `viz` records that layer."""
+    backbone = create_backbone("tiny_cnn", "none", include_top=False, input_size=32).eval()
+
+    class _CutAtStage1(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = backbone.body
+
+        def forward(self, x):
+            return forward_until(self.body, x, ["stage1"])["stage1"]
+
+    model = _CutAtStage1()
+    out = forward_until(model, torch.randn(1, 3, 32, 32), ["body.stage1"])
+    assert out["body.stage1"].shape == (1, 16, 8, 8) and not _hooked(model)
+
+
 def test_a_network_with_live_hooks_is_not_folded():
     model = create_backbone("tiny_cnn", "none", include_top=False, input_size=32).eval()
     sample = probe_input(32)

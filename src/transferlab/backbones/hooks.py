@@ -41,7 +41,15 @@ class HookError(TransferlabError):
 
 
 class _Enough(Exception):
-    """Raised inside a hook once every wanted layer has run, to skip the rest of the network."""
+    """Raised inside a hook once every wanted layer has run, to skip the rest of the network.
+
+    It carries the recording it completes: a `forward_until` nested inside another one's forward
+    pass (a classifier cut at a layer, seen by `viz`) lets the outer one's pass through.
+    """
+
+    def __init__(self, recorded: dict):
+        super().__init__()
+        self.recorded = recorded
 
 
 def resolve_layer(model: nn.Module, name: str) -> nn.Module:
@@ -108,7 +116,7 @@ def capture(
                 return None
             recorded[name] = _copy(tensor, mode)
             if stop and wanted.issubset(recorded):
-                raise _Enough
+                raise _Enough(recorded)
             if mode in ("output", "detached"):
                 return None
             return (recorded[name], *output[1:]) if several else recorded[name]
@@ -144,8 +152,9 @@ def forward_until(
     with capture(model if root is None else root, layers, mode=mode, stop=True) as recorded:
         try:
             model(inputs)
-        except _Enough:
-            pass
+        except _Enough as enough:
+            if enough.recorded is not recorded:
+                raise
     missing = [name for name in layers if name not in recorded]
     if missing and must_reach:
         raise HookError(f"layers {missing} do not run (or give no tensor) in this model's forward pass")
