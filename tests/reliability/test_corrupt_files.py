@@ -142,6 +142,7 @@ def test_garbled_model_description_is_one_clear_error(run_copy, capsys):
 @pytest.mark.parametrize("damage", list(DAMAGE))
 def test_damaged_training_state_stops_resume_and_says_how_to_recover(run_copy, capsys, damage):
     data, run, argv = run_copy
+    (run / "summary.json").unlink()  # an unfinished run: a finished one is returned as it is
     DAMAGE[damage](run / "state.safetensors")
     assert main([*argv, "--out", str(run), "--resume"]) == 2
     line = _error_line(capsys.readouterr().err)

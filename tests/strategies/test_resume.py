@@ -71,3 +71,13 @@ def test_resumed_run_equals_uninterrupted_run(split_folder, tmp_path, monkeypatc
     _assert_same_tensors(tmp_path / "cut" / "state.safetensors", tmp_path / "whole" / "state.safetensors")
     assert resumed.summary["val"]["confusion"] == whole.summary["val"]["confusion"]
     assert resumed.summary["val"]["loss"] == pytest.approx(whole.summary["val"]["loss"], abs=1e-6)
+
+
+def test_resuming_a_finished_run_returns_it_without_training_again(split_folder, tmp_path, monkeypatch):
+    from transferlab.strategies import run
+
+    config = _config(split_folder, "features")
+    first = train(config, tmp_path / "run")
+    monkeypatch.setitem(run.STRATEGY_RUNNERS, "features", lambda ctx: pytest.fail("trained again"))
+    again = train(config, tmp_path / "run", resume=True)
+    assert again.summary == first.summary and again.out == first.out

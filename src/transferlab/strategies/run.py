@@ -58,7 +58,8 @@ def train(config: TrainConfig, out: str | Path | None = None, progress: bool = F
         config: the run's configuration.
         out: run directory (default `RunDir.default`: `runs/<data>-<strategy>`).
         progress: show progress bars.
-        resume: continue the run in `out` from its last completed epoch.
+        resume: continue the run in `out` from its last completed epoch; a finished run (its
+            summary.json written last) is returned as it is, without measuring or training again.
         now: the time source `auto`'s budget is spent against (tests fix it).
         on_saved: called with the run directory and the trained classifier once the model and
             summary.json are written, by the first process alone (`api.train_config` writes the report).
@@ -70,6 +71,10 @@ def train(config: TrainConfig, out: str | Path | None = None, progress: bool = F
         splits = load_splits(config.data, config.val_fraction, config.seed)  # before writing anything
         fresh = not out.exists()
         on_main(lambda: _prepare_out(out, config, resume))
+        finished = _finished(out) if resume else None
+        if finished is not None:
+            log.info("%s: the run is already finished; nothing to resume", out)
+            return TrainResult(out, finished)
         ctx = RunContext(config, out, splits, rank_device(pick_device(config.device)), progress and world.is_main,
                          resume, now=now)
         try:
@@ -126,6 +131,15 @@ def _prepare_out(out: Path, config: TrainConfig, resume: bool) -> None:
         raise TransferlabError(f"{out} already holds a run: pass --resume to continue it or choose another --out")
     out.mkdir(parents=True, exist_ok=True)
     config.save(config_path)
+
+
+def _finished(out: Path) -> dict | None:
+    """The summary of a finished run in `out` (its last file written), or None."""
+    path = RunDir(out).summary
+    try:
+        return json.loads(path.read_text()) if path.is_file() else None
+    except (OSError, ValueError):
+        return None  # unreadable: train again, the summary is rewritten at the end
 
 
 def _saved_config(path: Path) -> TrainConfig:
