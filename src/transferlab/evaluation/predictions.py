@@ -96,12 +96,6 @@ def score_images(model: nn.Module, images: Sequence[torch.Tensor], preprocessing
     return _predictor(model, preprocessing, device, engine, len(images), batch_size, tta)(images)
 
 
-def predict_images(model: nn.Module, images: Sequence[torch.Tensor], preprocessing: Preprocessing,
-                   batch_size: int = 64, device: str = "auto", engine: str = "auto", tta: str = "none") -> np.ndarray:
-    """Softmax probabilities (N, K) for decoded images (`score_images` without the unlike scores)."""
-    return score_images(model, images, preprocessing, batch_size, device, engine, tta)[0]
-
-
 def _predictor(model: nn.Module, preprocessing: Preprocessing, device: str, engine: str, count: int,
                batch_size: int, tta: str) -> Callable[[Sequence[torch.Tensor]], tuple[np.ndarray, np.ndarray]]:
     """decoded images -> (probabilities, unlike scores), each averaged over the `tta` views,
@@ -137,15 +131,20 @@ def _flat(outputs) -> torch.Tensor:
 
 
 def top_k_predictions(
-    probs: np.ndarray, paths: Sequence[str], class_names: Sequence[str], k: int
+    probs: np.ndarray, paths: Sequence[str], class_names: Sequence[str], k: int,
+    unlike: np.ndarray | None = None, threshold: float | None = None,
 ) -> list[dict[str, Any]]:
-    """Per image: `image` and its `predictions`, the `k` most probable classes with rank/index/label/probability."""
+    """Per image: `image`, its `predictions` (the `k` most probable classes with rank/index/label/
+    probability), its `unlike_score` and whether it is `unknown` (score above `threshold`; both
+    None without a threshold: a run from before calibration, or an ImageNet backbone)."""
     results = []
-    for path, row in zip(paths, probs):
+    for i, (path, row) in enumerate(zip(paths, probs)):
         order = np.argsort(-row, kind="stable")[: min(k, len(row))]
         predictions = [
-            {"rank": rank + 1, "index": int(i), "label": class_names[int(i)], "probability": float(row[i])}
-            for rank, i in enumerate(order)
+            {"rank": rank + 1, "index": int(c), "label": class_names[int(c)], "probability": float(row[c])}
+            for rank, c in enumerate(order)
         ]
-        results.append({"image": str(path), "predictions": predictions})
+        score = float(unlike[i]) if threshold is not None and unlike is not None else None
+        results.append({"image": str(path), "predictions": predictions, "unlike_score": score,
+                        "unknown": None if score is None else bool(score > threshold)})
     return results
