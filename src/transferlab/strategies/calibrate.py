@@ -13,7 +13,8 @@ from ..models.calibrated import Calibration, class_centroids, unlike_scores
 
 MIN_IMAGES = 20  # fewer validation images than this: T = 1, one number fitted on a handful says nothing
 UNKNOWN_QUANTILE = 0.95  # share of in-distribution (validation) images the flag leaves alone
-UNLIKE_SCORE = "1 - cosine similarity of the centred pooled features to the nearest class centroid of the training images"
+UNLIKE_SCORE = ("1 - cosine similarity of the centred pooled features to the nearest class centroid "
+                "of the training images")
 AFTER_NOTE = ("ECE after calibration on validation is measured on the images the temperature was fitted on "
               "(optimistic); a test split's ECE is the honest number")
 
@@ -42,8 +43,11 @@ def scores_of(features: np.ndarray, mean: np.ndarray, centroids: np.ndarray) -> 
     return unlike_scores(torch.as_tensor(features), torch.as_tensor(mean), torch.as_tensor(centroids)).numpy()
 
 
+BeforeAfter = tuple[ReliabilityBins, ReliabilityBins]
+
+
 def calibration_summary(calibration: Calibration, reason: str | None,
-                        splits: dict[str, SplitOutputs]) -> tuple[dict, dict[str, tuple[ReliabilityBins, ReliabilityBins]]]:
+                        splits: dict[str, SplitOutputs]) -> tuple[dict, dict[str, BeforeAfter]]:
     """summary.json's `calibration` entry, and each split's reliability bins (before, after)."""
     bins, entry = {}, {"temperature": calibration.temperature, "fitted_on": "val", "not_fitted": reason,
                        "note": AFTER_NOTE}

@@ -9,6 +9,7 @@ function and one line here.
 from __future__ import annotations
 
 from .augmentation import augmentation
+from .calibration import calibration
 from .inside import activations, class_images, filters, gradcam
 from .meta import environment, timings
 from .model import model
@@ -24,6 +25,7 @@ SECTIONS = (
     ("curves", "Training curves", curves),
     ("validation", "Validation results", validation),
     ("test", "Test results", test),
+    ("calibration", "Calibration and the unknown flag", calibration),
     ("top-losses", "Top losses", top_losses),
     ("gradcam", "Where the model looked (Grad-CAM)", gradcam),
     ("activations", "Activation maps", activations),
