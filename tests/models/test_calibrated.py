@@ -49,8 +49,8 @@ def test_features_of_another_distribution_score_above_the_threshold_and_most_hel
     calibration, _ = fit_calibration(train, val, classes=3)
     assert np.allclose(np.linalg.norm(calibration.centroids, axis=1), 1, atol=1e-5)
     other = _blobs(200, 4, dim=64, kind=1).features
-    held_out = scores_of(_blobs(200, 3, dim=64).features, calibration.feature_mean, calibration.centroids)
-    unlike = scores_of(other, calibration.feature_mean, calibration.centroids)
+    held_out = scores_of(_blobs(200, 3, dim=64).features, calibration.centroids)
+    unlike = scores_of(other, calibration.centroids)
     assert (held_out > calibration.threshold).mean() < 0.15 and (unlike > calibration.threshold).mean() > 0.8
 
 
@@ -69,8 +69,7 @@ def _saved_run(tmp_path, calibration: Calibration):
 def _fitted(temperature: float) -> Calibration:
     """A calibration of the tiny classifier's 32 pooled features from random training features."""
     features = np.random.default_rng(0).normal(size=(30, 32)).astype(np.float32)
-    mean, centroids = class_centroids(features, np.arange(30) % 3, 3)
-    return Calibration(temperature, mean, centroids, 0.25, 0.95)
+    return Calibration(temperature, class_centroids(features, np.arange(30) % 3, 3), 0.25, 0.95)
 
 
 def test_temperature_and_centroids_are_saved_and_reloaded(tmp_path):

@@ -13,8 +13,7 @@ from ..models.calibrated import Calibration, class_centroids, unlike_scores
 
 MIN_IMAGES = 20  # fewer validation images than this: T = 1, one number fitted on a handful says nothing
 UNKNOWN_QUANTILE = 0.95  # share of in-distribution (validation) images the flag leaves alone
-UNLIKE_SCORE = ("1 - cosine similarity of the centred pooled features to the nearest class centroid "
-                "of the training images")
+UNLIKE_SCORE = "1 - cosine similarity of the pooled features to the nearest class centroid of the training images"
 AFTER_NOTE = ("ECE after calibration on validation is measured on the images the temperature was fitted on "
               "(optimistic); a test split's ECE is the honest number")
 
@@ -32,15 +31,14 @@ class SplitOutputs:
 def fit_calibration(train: SplitOutputs, val: SplitOutputs, classes: int) -> tuple[Calibration, str | None]:
     """The run's calibration from its training features and validation outputs, and why T is 1 if it is."""
     temperature, reason = _temperature(val.logits, val.labels)
-    mean, centroids = class_centroids(train.features, train.labels, classes)
-    scores = scores_of(val.features, mean, centroids)
-    threshold = float(np.quantile(scores, UNKNOWN_QUANTILE))
-    return Calibration(temperature, mean, centroids, threshold, UNKNOWN_QUANTILE), reason
+    centroids = class_centroids(train.features, train.labels, classes)
+    threshold = float(np.quantile(scores_of(val.features, centroids), UNKNOWN_QUANTILE))
+    return Calibration(temperature, centroids, threshold, UNKNOWN_QUANTILE), reason
 
 
-def scores_of(features: np.ndarray, mean: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+def scores_of(features: np.ndarray, centroids: np.ndarray) -> np.ndarray:
     """Unlike scores (N,) of pooled `features` (N, D), as `models.calibrated.Calibrated` computes them."""
-    return unlike_scores(torch.as_tensor(features), torch.as_tensor(mean), torch.as_tensor(centroids)).numpy()
+    return unlike_scores(torch.as_tensor(features), torch.as_tensor(centroids)).numpy()
 
 
 BeforeAfter = tuple[ReliabilityBins, ReliabilityBins]
@@ -55,7 +53,7 @@ def calibration_summary(calibration: Calibration, reason: str | None,
         before = reliability_bins(softmax(out.logits), out.labels)
         after = reliability_bins(softmax(out.logits, calibration.temperature), out.labels)
         bins[name] = (before, after)
-        flagged = scores_of(out.features, calibration.feature_mean, calibration.centroids) > calibration.threshold
+        flagged = scores_of(out.features, calibration.centroids) > calibration.threshold
         entry[name] = {"ece_before": before.ece, "ece_after": after.ece, "images": len(out.labels),
                        "unknown_rate": float(flagged.mean()), "bins_before": _bins_dict(before),
                        "bins_after": _bins_dict(after)}
