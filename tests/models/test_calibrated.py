@@ -35,6 +35,7 @@ def test_the_temperature_of_an_over_confident_head_is_above_one_and_the_ece_fall
     entry, bins = calibration_summary(calibration, reason, {"val": _blobs(400, 2), "test": _blobs(400, 3)})
     for split in ("val", "test"):  # test: images the temperature never saw
         assert entry[split]["ece_after"] < entry[split]["ece_before"] / 2
+        assert entry[split]["nll_after"] < entry[split]["nll_before"]
         assert bins[split][0].counts.sum() == 400
     assert "fitted on" in entry["note"] and entry["unknown"]["quantile"] == 0.95
 

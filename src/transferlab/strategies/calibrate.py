@@ -54,7 +54,8 @@ def calibration_summary(calibration: Calibration, reason: str | None,
         after = reliability_bins(softmax(out.logits, calibration.temperature), out.labels)
         bins[name] = (before, after)
         flagged = scores_of(out.features, calibration.centroids) > calibration.threshold
-        entry[name] = {"ece_before": before.ece, "ece_after": after.ece, "images": len(out.labels),
+        entry[name] = {"ece_before": before.ece, "ece_after": after.ece, "nll_before": _nll(out.logits, out.labels),
+                       "nll_after": _nll(out.logits / calibration.temperature, out.labels), "images": len(out.labels),
                        "unknown_rate": float(flagged.mean()), "bins_before": _bins_dict(before),
                        "bins_after": _bins_dict(after)}
     entry["unknown"] = {"score": UNLIKE_SCORE, "threshold": calibration.threshold,
@@ -72,6 +73,12 @@ def _temperature(logits: np.ndarray, labels: np.ndarray) -> tuple[float, str | N
     if correct.all():
         return 1.0, "every validation image is classified correctly: nothing to fit T on, T = 1"
     return fit_temperature(logits, labels), None
+
+
+def _nll(logits: np.ndarray, labels: np.ndarray) -> float:
+    """Mean negative log-likelihood: what the temperature minimises (ECE's bins make it noisy)."""
+    return float(torch.nn.functional.cross_entropy(torch.as_tensor(logits, dtype=torch.float64),
+                                                   torch.as_tensor(labels, dtype=torch.long)))
 
 
 def _bins_dict(bins: ReliabilityBins) -> dict:

@@ -29,6 +29,8 @@ def calibration(run: RunData) -> list[Block] | None:
         if isinstance(scores, dict):
             facts.append((f"ECE on {split}, before / after", f"{number(scores.get('ece_before'), 3)} / "
                                                              f"{number(scores.get('ece_after'), 3)}"))
+            facts.append((f"NLL on {split}, before / after", f"{number(scores.get('nll_before'), 4)} / "
+                                                             f"{number(scores.get('nll_after'), 4)}"))
     blocks: list[Block] = [Facts(tuple(facts)), Text(str(entry.get("note", "")))]
     blocks.append(Figures((_reliability_figure(run, entry),)))
     return blocks + _unknown_blocks(entry)
