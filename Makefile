@@ -1,4 +1,5 @@
-# Two entry points: `make demo` (the main job on a built-in dataset) and `make test`.
+# Two entry points: `make demo` (the main job on a built-in dataset, beside a raw-pixel baseline;
+# BENCHMARKS.md, "make demo") and `make test`.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -16,7 +17,7 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	MALLOC_MMAP_THRESHOLD_=1073741824 MALLOC_TRIM_THRESHOLD_=4294967296 \
-	$(BIN)/transferlab train digits --strategy features --out runs/demo --resume
+	$(BIN)/python bench/demo.py -- mnist5k --input-size 96 --budget 2m --out runs/demo --resume
 
 test: $(STAMP) chromium
 	$(BIN)/python -m pytest --durations=15

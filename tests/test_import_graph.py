@@ -22,7 +22,7 @@ TIERS = (
     ("models",),
     ("features", "engine", "evaluation"),
     ("viz",),
-    ("advise", "strategies"),
+    ("advise", "doctor", "strategies"),
     ("reports",),
     ("api",),
     ("cli",),

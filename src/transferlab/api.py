@@ -25,12 +25,14 @@ from .config import TrainConfig
 from .data.inputs import Inputs, as_inputs
 from .data.scan import Skipped, expand_image_sources
 from .data.transforms import eval_transform
+from .errors import TransferlabError
 from .evaluation import EvaluationResult, evaluate_predictions
 from .evaluation.predictions import Scored, predict_paths, score_images, score_paths, top_k_predictions
 from .models.artifacts import load_model
 from .reports import write_report_safely
 from .strategies import TrainResult
 from .strategies import train as train_run
+from .strategies.registry import FROZEN_BASE
 
 PathLike = str | os.PathLike
 
@@ -47,7 +49,7 @@ class Evaluation:
         return self.metrics.accuracy
 
 
-def train(data: PathLike, strategy: str = "linear", out: PathLike | None = None, *, progress: bool = False,
+def train(data: PathLike, strategy: str = "auto", out: PathLike | None = None, *, progress: bool = False,
           resume: bool = False, **options) -> TrainResult:
     """Train on `data` with `strategy`; `options` are `TrainConfig` fields (epochs=4, backbone=...)."""
     config = TrainConfig(data=str(data), strategy=strategy, **options)
@@ -60,6 +62,11 @@ def train_config(config: TrainConfig, out: PathLike | None = None, *, progress: 
 
     A report that fails is logged, never raised: the run is saved and `transferlab report` rebuilds it.
     """
+    if (config.mixup or config.cutmix) and config.strategy in FROZEN_BASE:
+        # heads on cached features see each image's features, not a batch of images to mix; with
+        # `auto`, mixing applies when the plan fine-tunes
+        raise TransferlabError(f"--mixup and --cutmix mix batches of images: they apply to finetune and scratch, "
+                               f"not to {config.strategy} (which trains on cached features)")
     return train_run(config, out, progress=progress, resume=resume, on_saved=write_report_safely)
 
 

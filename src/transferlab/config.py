@@ -24,8 +24,11 @@ class TrainConfig:
     """
 
     data: str
-    strategy: str = "linear"
+    strategy: str = "auto"  # measure the data (as `transferlab advise`), then run the plan
     backbone: str = "efficientnet_lite0"
+    # auto: compare the backbones at hand and keep the best (None: only when `backbone` is the
+    # default with ImageNet weights at their own input size; `--backbone` given: False)
+    compare_backbones: bool | None = None
     weights: str = "imagenet"
     model: str | None = None  # scratch: a spec string or recipe name
     input_size: int | None = None
@@ -58,9 +61,15 @@ class TrainConfig:
     # run the frozen prefix once per image and view when only the top is unfrozen
     # (strategies.finetune_prefix); False: the whole network every epoch
     frozen_prefix: bool = True
+    # finetune: the learning-rate range test (engine.lr_find) before phase 2 sets the rates
+    lr_find: bool = False
     # data
     normalisation: str = "backbone"
     augment: str | None = None  # preset, YAML file or inline list (data.augment); None: strategy's
+    # batch-level augmentation of finetune and scratch (data.mix): Beta alpha, 0 = off; both on:
+    # one of the two per batch
+    mixup: float = 0.0
+    cutmix: float = 0.0
     val_fraction: float = 0.2
     seed: int = 0
     device: str = "auto"
@@ -83,6 +92,12 @@ class TrainConfig:
         _check_choice("engine", self.engine, ("auto", "torch", "openvino"))
         if self.budget is not None and (self.strategy != "auto" or not self.budget > 0):
             raise TransferlabError(f"budget {self.budget} needs --strategy auto and a positive duration")
+        if self.lr_find and (self.strategy != "finetune" or self.lr is not None):
+            raise TransferlabError("lr_find needs --strategy finetune and no --lr: the range test chooses the rate")
+        for name in ("mixup", "cutmix"):
+            alpha = getattr(self, name)
+            if not (isinstance(alpha, (int, float)) and 0.0 <= alpha < float("inf")):
+                raise TransferlabError(f"{name} alpha must be a number >= 0 (0: off), not {alpha}")
         if self.views < 1:
             raise TransferlabError(f"views must be at least 1, not {self.views}")
         if not 0.0 < self.val_fraction < 1.0:

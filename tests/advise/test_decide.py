@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from transferlab.advise.candidates import Candidate
 from transferlab.advise.dataset import DatasetFacts
 from transferlab.advise.decide import (
@@ -84,10 +86,14 @@ def test_cheapest_candidate_within_one_standard_error_wins():
 
 def test_unfreeze_depth_read_off_the_sweep():
     assert finetune_settings(LAYERS, None, "similar")[0] == {"unfreeze": 2, "unfreeze_from": None}
-    assert finetune_settings(LAYERS, "blocks.4", "different")[0] == {"unfreeze": 2, "unfreeze_from": "blocks.5"}
-    settings, why = finetune_settings(LAYERS, "blocks.1", "different")
-    assert settings == {"unfreeze": -1, "unfreeze_from": None} and "retrain" in why
+    assert finetune_settings(LAYERS, "blocks.4", "similar")[0] == {"unfreeze": 2, "unfreeze_from": "blocks.5"}
     assert finetune_settings(LAYERS, "blocks.6", "similar")[0] == {"unfreeze": 1, "unfreeze_from": None}
+
+
+@pytest.mark.parametrize("layer", [None, "blocks.1", "blocks.4"])
+def test_data_unlike_imagenet_fine_tunes_every_layer(layer):
+    settings, why = finetune_settings(LAYERS, layer, "different")
+    assert settings == {"unfreeze": -1, "unfreeze_from": None} and "retrain" in why
 
 
 def test_class_weights_for_imbalanced_data():

@@ -125,3 +125,36 @@ def test_features_aug_run_records_views_and_ops(split_folder, tmp_path, capsys):
                  "--epochs", "2", "--augment", "[hflip, {op: rotate, degrees: 10}]", "--out", str(again),
                  "--device", "cpu", "--precision", "fp32", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["details"]["features_from_cache"]  # every view cached
+
+
+def test_preview_with_mixup_and_cutmix_adds_a_mixed_row_per_image(split_folder, tmp_path, capsys):
+    plain, mixed = tmp_path / "plain.png", tmp_path / "mixed.png"
+    argv = ["augment", str(split_folder), "--rows", "2", "--views", "3", *TINY]
+    assert main([*argv, "--preview", str(plain)]) == 0
+    capsys.readouterr()
+    assert main([*argv, "--preview", str(mixed), "--mixup", "0.4", "--cutmix", "1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["mix"] == "mixup 0.4 or cutmix 1 (one per batch)"
+    (w1, h1), (w2, h2) = Image.open(plain).size, Image.open(mixed).size
+    assert w2 == w1 and h2 > 1.7 * h1  # 2 more rows below the 2 plain ones
+    assert main(["augment", str(split_folder), "--preview", str(mixed), "--mixup", "-0.5", *TINY]) == 2
+    assert "mixup alpha must be a number >= 0 (0: off), not -0.5" in _error_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--strategy", "scratch", "--mixup", "-1"], "mixup alpha must be a number >= 0 (0: off), not -1.0"),
+    (["--strategy", "finetune", "--cutmix", "-0.1"], "cutmix alpha must be a number >= 0 (0: off), not -0.1"),
+    (["--strategy", "features", "--mixup", "0.2"], "they apply to finetune and scratch, not to features"),
+])
+def test_train_refuses_a_bad_mix_in_one_line_before_any_work(split_folder, tmp_path, capsys, flags, message):
+    code = main(["train", str(split_folder), *flags, *TINY, "--weights", "none", "--out", str(tmp_path / "run")])
+    assert code == 2
+    assert message in _error_line(capsys.readouterr().err)
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_records_mixup_and_cutmix(split_folder, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", str(split_folder), "--strategy", "scratch", "--model", "conv8-pool-flatten-dense16",
+                 "--epochs", "1", "--mixup", "0.2", "--cutmix", "1.0", *TINY, "--out", str(out), "-q"]) == 0
+    config = TrainConfig.load(out / "config.yaml")
+    assert (config.mixup, config.cutmix) == (0.2, 1.0)

@@ -12,6 +12,7 @@ from transferlab.cli.main import main
 from transferlab.engine import callbacks
 
 TINY = ["--backbone", "tiny_cnn", "--weights", "none", "--input-size", "32"]
+LINEAR = ["--strategy", "linear", *TINY]
 
 
 def _train(data, out, *extra: str) -> int:
@@ -117,13 +118,13 @@ def _val_with_extra_class(split_folder):
 
 
 ERRORS = {
-    "missing-data": (lambda tmp, folder: ["train", str(tmp / "nowhere"), *TINY], "no such folder"),
-    "single-class": (lambda tmp, folder: ["train", str(_single_class(tmp)), *TINY], "needs at least 2 class folders"),
-    "val-class-not-in-train": (lambda tmp, folder: ["train", str(_val_with_extra_class(folder)), *TINY],
+    "missing-data": (lambda tmp, folder: ["train", str(tmp / "nowhere"), *LINEAR], "no such folder"),
+    "single-class": (lambda tmp, folder: ["train", str(_single_class(tmp)), *LINEAR], "needs at least 2 class folders"),
+    "val-class-not-in-train": (lambda tmp, folder: ["train", str(_val_with_extra_class(folder)), *LINEAR],
                                "['purple'] are not in the training classes"),
-    "unknown-backbone": (lambda tmp, folder: ["train", str(folder), "--backbone", "tiny_cn"], "did you mean tiny_cnn"),
+    "unknown-backbone": (lambda tmp, folder: ["train", str(folder), "--strategy", "linear", "--backbone", "tiny_cn"], "did you mean tiny_cnn"),
     "unknown-strategy": (lambda tmp, folder: ["train", str(folder), "--strategy", "featurs"], "did you mean features"),
-    "input-too-small": (lambda tmp, folder: ["train", str(folder), *TINY, "--input-size", "4"], "at least 8"),
+    "input-too-small": (lambda tmp, folder: ["train", str(folder), *LINEAR, "--input-size", "4"], "at least 8"),
     "evaluate-non-run": (lambda tmp, folder: ["evaluate", str(tmp), str(folder / "val")], "not a finished run"),
 }
 
@@ -140,7 +141,7 @@ def test_user_errors_exit_2_with_one_line(split_folder, tmp_path, capsys, case):
 
 def test_corrected_command_may_reuse_the_out_of_a_failed_start(split_folder, tmp_path, capsys):
     assert _train(tmp_path / "typo", tmp_path / "run") == 2
-    assert main(["train", str(split_folder), "--backbone", "tiny_cn", "--out", str(tmp_path / "run")]) == 2
+    assert main(["train", str(split_folder), "--strategy", "linear", "--backbone", "tiny_cn", "--out", str(tmp_path / "run")]) == 2
     assert _train(split_folder, tmp_path / "run") == 0
     assert "val accuracy" in capsys.readouterr().out
 

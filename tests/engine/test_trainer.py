@@ -146,3 +146,19 @@ def test_trainer_applies_the_schedule_to_every_step_and_group():
     assert record.lrs == pytest.approx([0.1] * 4 + [0.01] * 2 + [0.001] * 2)
     assert optimizer.param_groups[1]["lr"] == pytest.approx(0.01 * 0.01)
     assert [row["lr"] for row in state["history"]] == pytest.approx([0.01, 0.0001])  # last group's rate
+
+
+def test_a_batch_mix_feeds_soft_labels_to_the_loss_and_accuracy_takes_their_argmax():
+    seen = []
+
+    def mix(inputs, labels):  # keeps the inputs; labels 80 % own class, 20 % the other
+        soft = nn.functional.one_hot(labels, 2).float() * 0.6 + 0.2
+        seen.append(soft)
+        return inputs, soft
+
+    train, val = _blobs(64, seed=0), _batches(*_blobs(32, seed=1))
+    trainer = _trainer(_zero_linear(), lr=0.1, mix=mix)
+    state = trainer.fit(lambda epoch: _batches(*train), val, epochs=5)
+    assert len(seen) == 5 * 4 and all(s.shape == (16, 2) for s in seen)
+    assert state["history"][-1]["train_acc"] == 1.0 and state["history"][-1]["val_acc"] == 1.0
+    assert state["history"][-1]["train_loss"] > 0.45  # soft targets: the loss cannot reach 0 (entropy 0.5)

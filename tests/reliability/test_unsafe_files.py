@@ -74,8 +74,8 @@ def test_crafted_pickle_given_as_weights_is_refused_by_every_command(image_folde
     marker = tmp_path / "pwned"
     evil = _crafted(tmp_path / "evil.pth", marker, "torch-zip")
     argv = {
-        "train": ["train", str(image_folder), "--backbone", "tiny_cnn", "--weights", str(evil), "--input-size", "32",
-                  "--device", "cpu", "--out", str(tmp_path / "run")],
+        "train": ["train", str(image_folder), "--strategy", "linear", "--backbone", "tiny_cnn", "--weights", str(evil),
+                  "--input-size", "32", "--device", "cpu", "--out", str(tmp_path / "run")],
         "predict": ["predict", str(next(image_folder.glob("red/*.png"))), "--backbone", "tiny_cnn",
                     "--weights", str(evil), "--device", "cpu"],
         "summary": ["summary", "tiny_cnn", "--weights", str(evil)],
@@ -89,7 +89,7 @@ def test_crafted_pickle_given_as_weights_is_refused_by_every_command(image_folde
 
 def test_pickle_in_place_of_a_run_model_is_refused(image_folder, tmp_path, capsys):
     run = tmp_path / "run"
-    assert main(["train", str(image_folder), "--strategy", "linear", *TINY, "--out", str(run), "--quiet"]) == 0
+    assert main(["train", str(image_folder), "--strategy", "linear", "--strategy", "linear", *TINY, "--out", str(run), "--quiet"]) == 0
     marker = tmp_path / "pwned"
     _crafted(run / "model.safetensors", marker, "torch-zip")  # someone swapped the file
     assert main(["predict", str(run), str(next(image_folder.glob("red/*.png")))]) == 2
@@ -99,7 +99,7 @@ def test_pickle_in_place_of_a_run_model_is_refused(image_folder, tmp_path, capsy
 
 def test_yaml_object_tag_in_a_resumed_config_is_refused(image_folder, tmp_path, capsys):
     run, marker = tmp_path / "run", tmp_path / "pwned"
-    argv = ["train", str(image_folder), "--strategy", "linear", *TINY, "--out", str(run), "--quiet"]
+    argv = ["train", str(image_folder), "--strategy", "linear", "--strategy", "linear", *TINY, "--out", str(run), "--quiet"]
     assert main(argv) == 0
     (run / "config.yaml").write_text(f"data: !!python/object/apply:os.system [\"touch '{marker}'\"]\n")
     assert main([*argv, "--resume"]) == 2

@@ -81,3 +81,16 @@ def test_auto_measures_fine_tuning_with_a_trial_when_frozen_features_leave_headr
                                                                                     else frozen["strategy"])
     assert ("unfrozen_groups" in result.summary["details"]) is kept
     assert not (result.out / "trial").exists()
+
+
+def test_a_sweep_on_a_subsample_still_gets_its_trial_on_the_same_folds(split_folder, tiny_weights, tmp_path,
+                                                                       monkeypatch):
+    from transferlab.advise import plan, sweep
+
+    monkeypatch.setattr(plan, "TRIAL_BELOW", 1.01)
+    monkeypatch.setattr(sweep, "MAX_CV_SAMPLES", 15)  # the sweep and candidates see 15 of the 30 images
+    result = train(_config(split_folder, tiny_weights, batch_size=8, epochs=1), tmp_path / "run")
+    decision = result.summary["details"]["decision"]
+    frozen = next(c for c in decision["candidates"] if c["status"] == "chosen")
+    assert decision["trial"]["train_images"] == 12 and decision["trial"]["held_out_images"] == 3
+    assert decision["trial"]["frozen_accuracy"] == frozen["fold_scores"][0]

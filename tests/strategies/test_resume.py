@@ -15,12 +15,13 @@ from transferlab.strategies import train
 CASES = {
     "features": {"epochs": 6, "patience": 0},
     "finetune": {"epochs": 3, "patience": 0, "augment": "light"},
+    "finetune-mixed": {"epochs": 3, "patience": 0, "augment": "light", "mixup": 0.4, "cutmix": 1.0},
 }
 
 
 def _config(data, strategy: str) -> TrainConfig:
-    return TrainConfig(data=str(data), strategy=strategy, backbone="tiny_cnn", weights="none", input_size=32,
-                       device="cpu", batch_size=8, **CASES[strategy])
+    return TrainConfig(data=str(data), strategy=strategy.split("-mixed")[0], backbone="tiny_cnn", weights="none",
+                       input_size=32, device="cpu", batch_size=8, **CASES[strategy])
 
 
 def _rows(run_dir) -> list[dict]:
@@ -51,7 +52,7 @@ def _assert_same_tensors(a, b) -> None:
         torch.testing.assert_close(ta[key], tb[key], atol=1e-6, rtol=0, msg=key)
 
 
-@pytest.mark.parametrize("strategy, stop_at", [("features", 2), ("finetune", 1)])
+@pytest.mark.parametrize("strategy, stop_at", [("features", 2), ("finetune", 1), ("finetune-mixed", 1)])
 def test_resumed_run_equals_uninterrupted_run(split_folder, tmp_path, monkeypatch, strategy, stop_at):
     config = _config(split_folder, strategy)
     whole = train(config, tmp_path / "whole")
@@ -65,7 +66,7 @@ def test_resumed_run_equals_uninterrupted_run(split_folder, tmp_path, monkeypatc
 
     resumed = train(config, tmp_path / "cut", resume=True)
     assert _rows(tmp_path / "cut") == _rows(tmp_path / "whole")
-    assert len(_rows(tmp_path / "whole")) == config.epochs + (strategy == "finetune")  # + the head row
+    assert len(_rows(tmp_path / "whole")) == config.epochs + (config.strategy == "finetune")  # + the head row
     _assert_same_tensors(tmp_path / "cut" / "model.safetensors", tmp_path / "whole" / "model.safetensors")
     _assert_same_tensors(tmp_path / "cut" / "state.safetensors", tmp_path / "whole" / "state.safetensors")
     assert resumed.summary["val"]["confusion"] == whole.summary["val"]["confusion"]

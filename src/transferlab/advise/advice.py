@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .backbone_choice import BackboneScore
 from .candidates import Candidate
 from .cost import Throughput
 from .dataset import DatasetFacts
@@ -44,6 +45,7 @@ class Advice:
     warnings: tuple[str, ...] = ()
     seconds: float = 0.0
     too_small: bool = False
+    backbones: tuple[BackboneScore, ...] = ()  # compared by `choose_backbone`; empty: fixed
 
     @property
     def trial(self) -> Candidate | None:
@@ -67,6 +69,7 @@ class Advice:
             "settings": {"backbone": self.backbone, **self.plan.settings},
             "reasons": list(self.reasons),
             "candidates": [c.to_dict() for c in self.candidates],
+            "backbones": [b.to_dict() for b in self.backbones],
             "budget": {**self.budget, "estimated_run_seconds": round(self.plan.estimated_seconds, 1)},
             "warnings": list(self.warnings),
             "advice_seconds": round(self.seconds, 1),
@@ -94,6 +97,7 @@ class Advice:
             "throughput": self.throughput.to_dict() if self.throughput else None,
             "quadrant": self.quadrant, "votes": self.votes,
             "candidates": [c.to_dict() for c in self.candidates],
+            "backbones": [b.to_dict() for b in self.backbones],
             "plan": self.plan.to_dict(), "reasons": list(self.reasons), "budget": dict(self.budget),
             "warnings": list(self.warnings), "seconds": round(self.seconds, 1),
         }

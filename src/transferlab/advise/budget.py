@@ -9,6 +9,9 @@ from dataclasses import dataclass, field
 
 from ..errors import TransferlabError
 
+# `train --strategy auto` and `advise` without `--budget`: a coffee break on the machine at hand
+# (the cost model measures that machine, so the plan scales with it).
+DEFAULT_BUDGET = 600.0
 _UNITS = {"s": 1, "m": 60, "h": 3600}
 _PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smh]?)")
 _WHOLE = re.compile(r"(?:\d+(?:\.\d+)?\s*[smh]\s*)+|\d+(?:\.\d+)?")  # 1h30m, 2m 30s, or plain seconds

@@ -16,6 +16,7 @@ from ..data.decode import decode_images
 from ..data.scan import recording_skips
 from ..features import ExtractionOptions
 from .advice import Advice, Plan
+from .backbone_choice import choose_backbone
 from .budget import Clock, format_seconds, parse_budget
 from .cost import measure_throughput, probe_seconds
 from .dataset import MIN_PER_CLASS, dataset_facts, grey_share, load_for_advice
@@ -45,6 +46,8 @@ class AdviseOptions:
         now: the time source the budget is spent against (tests fix it).
         extraction: device, engine, precision and progress bars of every frozen pass (as the
             run's, so cached features are shared).
+        alternatives: other backbones to compare with the asked-for one (`alternative_backbones`);
+            empty: the backbone is fixed.
     """
 
     budget: str | float | None = None
@@ -53,6 +56,7 @@ class AdviseOptions:
     views: int = 5
     now: Callable[[], float] = field(default=time.perf_counter, compare=False)
     extraction: ExtractionOptions = ExtractionOptions()
+    alternatives: tuple[str, ...] = ()
 
     def clock(self) -> Clock:
         return Clock(None if self.budget is None else parse_budget(self.budget), self.now)
@@ -86,7 +90,8 @@ def _advise(data: str, backbone: BackboneChoice, options: AdviseOptions, splits:
         return _no_pretraining(data, backbone.name, splits, clock)
     s = Session(data, splits, backbone.create(), backbone, options.seed, options.extraction, options.views, clock)
     sample = _measure_machine(s)
-    return _measure_and_decide(s, sample)
+    backbones = choose_backbone(s, sample, options.alternatives) if options.alternatives else ()
+    return replace(_measure_and_decide(s, sample), backbones=backbones)
 
 
 def probe_depths(data: str, backbone: BackboneChoice = BackboneChoice(), layers: list[str | None] | None = None,

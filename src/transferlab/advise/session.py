@@ -41,9 +41,11 @@ class Session:
         """Val and, where present, test: what a run extracts and evaluates besides train."""
         return [s for s in (self.splits.val, self.splits.test) if s is not None and len(s)]
 
-    def is_cached(self, images: ImageSet, layer: str | None, view: tuple | None = None) -> bool:
-        """Whether the feature cache already holds `images` at `layer` for this base."""
-        key = feature_key(self.base, layer, self.base.preprocessing, images, self.extraction, view)
+    def is_cached(self, images: ImageSet, layer: str | None, view: tuple | None = None,
+                  base: Backbone | None = None) -> bool:
+        """Whether the feature cache already holds `images` at `layer` for this base (or `base`)."""
+        base = base or self.base
+        key = feature_key(base, layer, base.preprocessing, images, self.extraction, view)
         return entry_path(key).is_file()
 
     def extraction_seconds(self, layer: str | None, include_train: bool = True) -> float:

@@ -50,6 +50,7 @@ class SweepResult:
     folds: int
     samples: int
     seconds: float
+    paths: tuple[str, ...] = ()  # the images cross-validated, in fold order (`cv_folds` of their labels)
 
     @property
     def best(self) -> SweepRow:
@@ -89,26 +90,28 @@ def layer_label(layer: str | None) -> str:
 
 
 def depth_sweep(features: Mapping[str | None, FeatureSet], seed: int = 0, Cs: Sequence[float] = SWEEP_CS,
-                max_samples: int = MAX_CV_SAMPLES) -> SweepResult:
+                max_samples: int | None = None) -> SweepResult:
     """Stratified K-fold CV accuracy of a standardised logistic probe at every layer.
 
     Args:
         features: layer -> features of the same training images (as `cached_layer_features` gives).
         seed: folds and subsampling.
         Cs: inverse regularisation strengths tried; each layer reports its best mean.
-        max_samples: stratified subsample size for large sets.
+        max_samples: stratified subsample size for large sets (None: `MAX_CV_SAMPLES`).
 
     Raises:
         ValueError: a class has fewer than 2 images (no stratified CV is possible).
     """
     start = time.perf_counter()
-    labels = next(iter(features.values())).labels
-    keep = stratified_subsample(labels, max_samples, seed)
+    first = next(iter(features.values()))
+    labels = first.labels
+    keep = stratified_subsample(labels, max_samples or MAX_CV_SAMPLES, seed)
     folds = cv_folds(labels[keep], seed)
     with threadpool_limits(1, user_api="blas"):  # small BLAS calls: threads only wait (26x slower on 2 busy cores)
         rows = [_probe_layer(layer, feats.features[keep], labels[keep], folds, Cs, seed)
                 for layer, feats in features.items()]
-    result = SweepResult(tuple(rows), len(folds), int(len(keep)), time.perf_counter() - start)
+    result = SweepResult(tuple(rows), len(folds), int(len(keep)), time.perf_counter() - start,
+                         tuple(first.paths[i] for i in keep))
     log.info("depth sweep: best %s %.4f (end %.4f) in %.1fs", result.best.label, result.best.cv_mean,
              result.end.cv_mean, result.seconds)
     return result

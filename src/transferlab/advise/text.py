@@ -43,6 +43,8 @@ def format_advice(advice: Advice) -> str:
     sections = [_header(advice), _dataset(advice)]
     if advice.similarity is not None or advice.votes:
         sections.append(_similarity(advice))
+    if advice.backbones:
+        sections.append(_backbones(advice))
     if advice.sweep is not None:
         sections.append(format_sweep(advice.sweep))
     if advice.quadrant:
@@ -94,6 +96,15 @@ def _similarity(advice: Advice) -> str:
         where = "earlier" if vote["says"] == "different" else "at the end"
         lines.append(f"  depth sweep: best layer {where} (gain over the end {100 * vote['value']:+.2f} points) -> "
                      f"{vote['says']}")
+    return "\n".join(lines)
+
+
+def _backbones(advice: Advice) -> str:
+    lines = ["backbones (CV probe at the end of the base, same folds):",
+             f"  {'backbone':<20} {'input':>5} {'CV acc':>7} {'img/s':>7}  status"]
+    for b in advice.backbones:
+        score = f"{b.cv_mean:.4f}" if b.cv_mean is not None else "-"
+        lines.append(f"  {b.name:<20} {b.input_size:>5} {score:>7} {1 / b.seconds_per_image:>7.1f}  {b.status}")
     return "\n".join(lines)
 
 

@@ -63,9 +63,18 @@ def add_subcommand(
     return parser
 
 
-def add_backbone_arguments(parser) -> None:
-    """`--backbone`, `--weights`, `--input-size` (a parser or an argument group)."""
-    parser.add_argument("--backbone", default="efficientnet_lite0", help="registered backbone (transferlab backbones)")
+def add_backbone_arguments(parser, measured: bool = False) -> None:
+    """`--backbone`, `--weights`, `--input-size` (a parser or an argument group).
+
+    `measured`: without `--backbone`, auto/advise compare the backbones at hand (None is stored).
+    """
+    if measured:
+        parser.add_argument("--backbone", help="registered backbone (transferlab backbones); default: "
+                                               "efficientnet_lite0, and auto compares every backbone whose ImageNet "
+                                               "weights are at hand (lite0/1/2 offline) and keeps the best")
+    else:
+        parser.add_argument("--backbone", default="efficientnet_lite0",
+                            help="registered backbone (transferlab backbones)")
     parser.add_argument("--weights", default="imagenet", help="none | imagenet | path to .pth/.pt/.safetensors")
     parser.add_argument("--input-size", type=int, help="square input side (default: the backbone's)")
 
@@ -74,7 +83,7 @@ def backbone_choice(args: argparse.Namespace) -> BackboneChoice:
     """The backbone `--backbone`, `--weights` and `--input-size` name."""
     from ..backbones import BackboneChoice
 
-    return BackboneChoice(args.backbone, args.weights, args.input_size)
+    return BackboneChoice(args.backbone or BackboneChoice.name, args.weights, args.input_size)
 
 
 def extraction_options(args: argparse.Namespace, batch_size: int = 64) -> ExtractionOptions:

@@ -28,8 +28,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         EXAMPLES,
     )
     parser.add_argument("data", help="image folder, CSV file or built-in dataset name")
-    _common.add_backbone_arguments(parser)
-    parser.add_argument("--budget", help="time for advice and training, e.g. 90s, 10m, 1h: the plan fits it")
+    _common.add_backbone_arguments(parser, measured=True)
+    parser.add_argument("--budget", help="time for advice and training, e.g. 90s, 10m, 1h: the plan fits it "
+                                         "(default 10m)")
     parser.add_argument("--views", type=int, default=5, help="augmented views per image for features-aug")
     parser.add_argument("--plot", help="also draw the depth sweep to this PNG file")
     _common.add_split_arguments(parser)
@@ -39,15 +40,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     from ..advise import AdviseOptions, advise, parse_budget
+    from ..advise.backbone_choice import alternative_backbones
+    from ..advise.budget import DEFAULT_BUDGET
     from ..advise.text import format_advice
     from ..errors import TransferlabError
 
-    budget = parse_budget(args.budget) if args.budget else None
+    budget = parse_budget(args.budget) if args.budget else DEFAULT_BUDGET
     if args.views < 1:
         raise TransferlabError(f"--views must be at least 1, not {args.views}")
+    backbone = _common.backbone_choice(args)
+    alternatives = alternative_backbones(backbone, fixed=True if args.backbone else None)
     options = AdviseOptions(budget, args.seed, args.val_fraction, args.views,
-                            extraction=_common.extraction_options(args))
-    advice = advise(args.data, _common.backbone_choice(args), options)
+                            extraction=_common.extraction_options(args), alternatives=alternatives)
+    advice = advise(args.data, backbone, options)
     if args.plot and advice.sweep is not None:
         from ..viz.render.advise import plot_depth_sweep
 

@@ -13,6 +13,7 @@ EXAMPLES = (
     "augment photos/ --preview grid.png                       # the medium preset, 4 images x 6 views",
     "augment photos/ --preview grid.png --augment heavy --rows 6 --views 8 --seed 1",
     "augment steel/ --preview grid.png --augment '[hflip, vflip, {op: rotate, degrees: 90}]'",
+    "augment photos/ --preview grid.png --augment trivial --mixup 0.2 --cutmix 1.0   # + rows of mixed pairs",
     "augment --augment my_aug.yaml                             # validate a spec, print it resolved",
     "augment --ops                                              # every operation with its valid ranges",
 )
@@ -26,13 +27,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "undone). Without DATA, print the resolved spec; with --ops, every operation, its\n"
         "parameters and their valid ranges. A spec is a preset (none, light, medium, heavy), a\n"
         "YAML file holding a list such as '- hflip' / '- {op: rotate, degrees: 20}', or such a\n"
-        "list inline.",
+        "list inline. --mixup/--cutmix add one row of batch-mixed examples per image (each image\n"
+        "mixed with the row above it, as training mixes neighbours in a batch), captioned with the\n"
+        "soft label the loss sees.",
         EXAMPLES,
     )
     parser.add_argument("data", nargs="?", help="image folder, CSV or built-in dataset name")
     parser.add_argument("--preview", metavar="PNG", help="write the preview grid to this file")
     parser.add_argument("--augment", default="medium", metavar="SPEC",
                         help="preset, YAML file or inline list (default: medium)")
+    parser.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA", help="show MixUp at this alpha")
+    parser.add_argument("--cutmix", type=float, default=0.0, metavar="ALPHA", help="show CutMix at this alpha")
     parser.add_argument("--rows", type=int, default=4, help="source images, one per row (default: 4)")
     parser.add_argument("--views", type=int, default=6, help="augmented views per image (default: 6)")
     parser.add_argument("--seed", type=int, default=0, help="which images and which random draws")
@@ -45,10 +50,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     from ..data.augment import describe_ops, resolve_augment
+    from ..data.mix import batch_mix, describe_mix
 
     if args.ops:
         return _print_ops(describe_ops(), args.json)
     spec = resolve_augment(args.augment)
+    batch_mix(args.mixup, args.cutmix, 2)  # a bad alpha fails now, in one line
     if args.data is None:
         if args.preview:
             raise TransferlabError("--preview needs DATA: the images to augment")
@@ -60,9 +67,13 @@ def run(args: argparse.Namespace) -> int:
     out, sources = _draw_preview(args, spec)
     if args.json:
         _common.print_json({"out": str(out), "augment": spec.name, "ops": spec.to_list(),
+                            "mix": describe_mix(args.mixup, args.cutmix),
                             "rows": [{"path": p, "label": label} for p, label in sources]})
     else:
-        sys.stdout.write(f"wrote {out}: {len(sources)} images x {args.views} views of augmentation '{spec.name}'\n")
+        mixed = f", then {len(sources)} rows mixed by {describe_mix(args.mixup, args.cutmix)}" \
+            if args.mixup or args.cutmix else ""
+        sys.stdout.write(f"wrote {out}: {len(sources)} images x {args.views} views of augmentation "
+                         f"'{spec.name}'{mixed}\n")
     return _common.EXIT_OK
 
 
@@ -70,6 +81,7 @@ def _draw_preview(args: argparse.Namespace, spec):
     from ..backbones.registry import get_backbone_spec
     from ..data import decode_images, load_splits
     from ..data.augment import preview_views
+    from ..data.mix import describe_mix
     from ..viz.render.augment import plot_augment_grid
 
     pre = get_backbone_spec(args.backbone).preprocessing
@@ -84,8 +96,24 @@ def _draw_preview(args: argparse.Namespace, spec):
     rows = preview_views(decoded.images, pre, spec, args.views, args.seed)
     names = [f"{label}: {p.rsplit('/', 1)[-1]}" for p, label in sources]
     title = f"augment '{spec.name}': " + ", ".join(op.name for op in spec.ops) if spec.ops else "no augmentation"
-    out = plot_augment_grid([[img.numpy() for img in row] for row in rows], names, args.preview, title)
+    mixed = _mixed_rows(args, spec, pre, decoded.images, [label for _, label in sources], train.classes)
+    if mixed:
+        title += f"; then {describe_mix(args.mixup, args.cutmix)}"
+    out = plot_augment_grid([[img.numpy() for img in row] for row in rows], names, args.preview, title, mixed)
     return out, sources
+
+
+def _mixed_rows(args: argparse.Namespace, spec, pre, images, labels: list[str], classes) -> list:
+    """The preview's batch-mixed rows (label, [(image, soft-label caption)]), none when mixing is off."""
+    from ..data.mix import batch_mix, mixed_caption, preview_mixed
+
+    mix = batch_mix(args.mixup, args.cutmix, len(classes))
+    if mix is None:
+        return []
+    index = {name: k for k, name in enumerate(classes)}
+    rows = preview_mixed(images, [index[label] for label in labels], pre, spec, mix, args.views, args.seed + 1)
+    return [(f"{labels[i]} + {labels[i - 1]}", [(img.numpy(), mixed_caption(soft, classes)) for img, soft in row])
+            for i, row in enumerate(rows)]
 
 
 def _pick_rows(paths, labels, rows: int, seed: int) -> list[int]:

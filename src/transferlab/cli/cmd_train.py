@@ -13,6 +13,7 @@ from . import _common
 from ._runtime import launch_processes
 
 EXAMPLES = (
+    "train digits                                   # --strategy auto: measure the data, run the plan",
     "train digits --strategy features",
     "train photos/ --strategy linear --backbone efficientnet_lite0",
     "train steel/ --strategy linear --layer blocks.4        # an earlier layer for data unlike ImageNet",
@@ -20,6 +21,7 @@ EXAMPLES = (
     "train photos/ --strategy finetune --backbone vgg16 --unfreeze-from features.24",
     "train mnist5k --strategy scratch --model conv32-pool-conv64-pool-flatten-dense128-dropout0.5",
     "train photos/ --strategy finetune --out runs/ft --resume",
+    "train photos/ --strategy finetune --augment trivial --mixup 0.2 --cutmix 1.0",
     "train photos/ --strategy auto --budget 10m      # measure (as transferlab advise), then run the plan",
     "train photos/ --strategy finetune --devices 2   # 2 processes (DDP) on this machine, as torchrun would",
 )
@@ -35,8 +37,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         EXAMPLES,
     )
     parser.add_argument("data", help="image folder, CSV file or built-in dataset name")
-    parser.add_argument("--strategy", default="linear", choices=STRATEGIES, help="how to train (default: linear)")
-    _common.add_backbone_arguments(parser)
+    parser.add_argument("--strategy", default="auto", choices=STRATEGIES,
+                        help="how to train (default: auto, which measures the data and picks one)")
+    _common.add_backbone_arguments(parser, measured=True)
     parser.add_argument("--model", help="scratch: a recipe name (transferlab recipes) or a spec string")
     parser.add_argument("--layer", help="take features from this named layer (linear/features)")
     parser.add_argument("--out", help="run directory (default: runs/<data>-<strategy>)")
@@ -58,13 +61,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     optim.add_argument("--probe", default="logistic", choices=("logistic", "svm"), help="linear strategy's head")
     optim.add_argument("--views", type=int, default=TrainConfig.views,
                        help=f"features-aug: augmented views cached per image (default: {TrainConfig.views})")
-    optim.add_argument("--budget", help="auto: time for advice + training, e.g. 90s, 10m, 1h (the plan fits it)")
+    optim.add_argument("--budget", help="auto: time for advice + training, e.g. 90s, 10m, 1h (the plan fits it; "
+                                        "default 10m)")
     tune = parser.add_argument_group("fine-tuning")
     tune.add_argument("--unfreeze", type=int, default=2, help="unfreeze the last N stage groups (-1: all)")
     tune.add_argument("--unfreeze-from", help="unfreeze every layer from this named layer on")
     tune.add_argument("--lr-mult", type=float, default=0.5, help="rate multiplier per group going shallower")
     tune.add_argument("--no-frozen-prefix", dest="frozen_prefix", action="store_false",
                       help="run the whole network every epoch instead of the frozen prefix once per image and view")
+    tune.add_argument("--lr-find", action="store_true",
+                      help="run the learning-rate range test (transferlab lr-find) before phase 2 and train at "
+                           "its suggestion")
     tune.add_argument("--bn-policy", default="frozen", choices=("frozen", "train"),
                       help="BatchNorm statistics in unfrozen parts (frozen parts are always frozen)")
     data = parser.add_argument_group("data")
@@ -73,6 +80,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     data.add_argument("--augment", metavar="SPEC",
                       help="training augmentation: none|light|medium|heavy, a YAML file, or an inline list "
                            "such as '[hflip, {op: rotate, degrees: 10}]' (see: transferlab augment --ops)")
+    data.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA",
+                      help="finetune/scratch: blend pairs of images and their labels, weights drawn from "
+                           "Beta(ALPHA, ALPHA), e.g. 0.2 (default: 0, off)")
+    data.add_argument("--cutmix", type=float, default=0.0, metavar="ALPHA",
+                      help="finetune/scratch: paste a box of one image into another, labels mixed by area, "
+                           "e.g. 1.0 (default: 0, off); with --mixup, one of the two per batch")
     _common.add_split_arguments(data)
     data.add_argument("--workers", type=int, help="DataLoader worker processes (default: 0 on CPU, up to 8 with CUDA)")
     speed = parser.add_argument_group("speed")
@@ -91,15 +104,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """The `TrainConfig` described by the parsed flags."""
     return TrainConfig(
-        data=args.data, strategy=args.strategy, backbone=args.backbone, weights=args.weights, model=args.model,
+        data=args.data, strategy=args.strategy, backbone=args.backbone or TrainConfig.backbone,
+        compare_backbones=False if args.backbone else None, weights=args.weights, model=args.model,
         input_size=args.input_size, layer=args.layer, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         optimizer=args.optimizer, schedule=args.schedule, weight_decay=args.weight_decay,
         label_smoothing=args.label_smoothing, class_weights=args.class_weights, l1=args.l1, max_norm=args.max_norm,
         dropout=args.dropout, hidden=args.hidden, patience=args.patience, probe=args.probe, views=args.views, unfreeze=args.unfreeze,
         unfreeze_from=args.unfreeze_from, lr_mult=args.lr_mult, bn_policy=args.bn_policy, frozen_prefix=args.frozen_prefix,
-        normalisation=args.normalisation, augment=args.augment, val_fraction=args.val_fraction, seed=args.seed,
+        normalisation=args.normalisation, augment=args.augment, mixup=args.mixup, cutmix=args.cutmix,
+        val_fraction=args.val_fraction, seed=args.seed,
         device=args.device, workers=args.workers, precision=args.precision, compile=args.compile,
         engine=args.engine,
+        lr_find=args.lr_find,
         budget=_budget(args.budget),
     )
 

@@ -16,10 +16,12 @@ from . import _common
 from . import cmd_advise
 from . import cmd_augment
 from . import cmd_backbones
+from . import cmd_doctor
 from . import cmd_evaluate
 from . import cmd_export
 from . import cmd_extract
 from . import cmd_ladder
+from . import cmd_lr_find
 from . import cmd_predict
 from . import cmd_probe
 from . import cmd_recipes
@@ -32,7 +34,9 @@ from ._runtime import cli_logging, tune_allocator
 COMMANDS = (
     cmd_train,
     cmd_advise,
+    cmd_doctor,
     cmd_probe,
+    cmd_lr_find,
     cmd_evaluate,
     cmd_predict,
     cmd_extract,

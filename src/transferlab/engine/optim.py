@@ -23,7 +23,12 @@ def make_optimizer(name: str, groups: list[dict], weight_decay: float) -> torch.
 
 
 def make_loss(config: TrainConfig, train_labels: Sequence[int], num_classes: int) -> nn.Module:
-    """Cross-entropy with optional label smoothing and balanced class weights."""
+    """Cross-entropy with optional label smoothing and balanced class weights.
+
+    Targets may be class indices (B,) or soft labels (B, K) such as MixUp and CutMix make;
+    label smoothing then blends each soft label with the uniform one, as it does a one-hot
+    label, and class weights weight each class's term of the sum.
+    """
     weight = None
     if config.class_weights:
         counts = np.bincount(np.asarray(train_labels), minlength=num_classes).astype(np.float64)

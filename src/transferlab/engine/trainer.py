@@ -39,6 +39,9 @@ class TrainerOptions:
         distributed: in a torchrun world, train with DistributedDataParallel on this rank's share
             of each batch; epoch metrics are then summed over the ranks (the batches given must
             be this rank's share, as `engine.batches.image_batches` cuts them).
+        mix: a batch transform applied to each training batch on the device, (inputs, labels) ->
+            (inputs, soft labels (B, K)), as `data.mix.batch_mix` builds; the loss then takes the
+            soft labels, and training accuracy counts the argmax of each soft label as its class.
     """
 
     l1: float = 0.0
@@ -46,6 +49,7 @@ class TrainerOptions:
     bn_policy: str | None = None
     seed: int = 0
     distributed: bool = False
+    mix: Callable | None = None
 
 
 class Trainer:
@@ -116,10 +120,11 @@ class Trainer:
             apply_bn_policy(self.model, self.options.bn_policy)
         total_loss, correct, seen = 0.0, 0, 0
         for inputs, labels in batches:
-            loss, logits, labels = self._step(inputs, labels, epoch)
-            n = len(labels)
+            loss, logits, targets = self._step(inputs, labels, epoch)
+            n = len(targets)
             total_loss += loss * n
-            correct += int((logits.argmax(1) == labels).sum())
+            hard = targets.argmax(1) if targets.dim() > 1 else targets  # (B,) from soft (B, K) labels too
+            correct += int((logits.argmax(1) == hard).sum())
             seen += n
             self._call("on_batch_end", loss, correct / seen)
         if self.world.active:
@@ -151,6 +156,8 @@ class Trainer:
     def _step(self, inputs: torch.Tensor, labels: torch.Tensor, epoch: int):
         self._set_lr()
         inputs, labels = to_device(inputs, self.device), labels.to(self.device)
+        if self.options.mix is not None:
+            inputs, labels = self.options.mix(inputs, labels)  # labels: (B,) -> soft (B, K)
         with autocast(self.device):
             logits = self.network(inputs).float()
         loss = self.loss_fn(logits, labels)

@@ -2,9 +2,10 @@
 
 The decision (quadrant, signals, candidates with their CV scores, reasons, budget and what it
 gave up) is kept in `summary.json["details"]["decision"]`; the depth sweep's plot goes into the
-run directory as `sweep.png`. Auto decides the strategy and its settings (backbone when the
-budget asks for a smaller one, layer, epochs, views, augmentation, unfreeze depth, class
-weights); every other option (learning rate, batch size, optimizer, seed...) passes through.
+run directory as `sweep.png`. Auto decides the strategy and its settings (the backbone, measured
+among those at hand unless `--backbone` names one; layer, epochs, views, augmentation, unfreeze
+depth, class weights); every other option (learning rate, batch size, optimizer, seed...)
+passes through. Without a budget it spends `DEFAULT_BUDGET` (10 minutes).
 
 Where the advice asks for a fine-tuning trial (small data whose frozen features leave headroom),
 auto fine-tunes on the training part of the CV's first fold, scores it on that fold's held-out
@@ -23,9 +24,12 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from ..advise import Advice, AdviseOptions, advise
+from ..advise.backbone_choice import alternative_backbones
+from ..advise.budget import DEFAULT_BUDGET
 from ..advise.sweep import cv_folds
 from ..backbones import BackboneChoice
 from ..config import TrainConfig
+from ..data import ImageSet
 from ..engine.distributed import current_world, on_main
 from ..evaluation.predictions import predict_paths
 from ..viz.render.advise import plot_depth_sweep
@@ -42,8 +46,11 @@ TRIAL_MARGIN, TRIAL_MIN_IMAGES = 0.01, 2
 
 def run_auto(ctx: RunContext) -> StrategyOutcome:
     config = ctx.config
-    options = AdviseOptions(config.budget, config.seed, config.val_fraction, config.views, ctx.now, ctx.extraction())
     backbone = BackboneChoice(config.backbone, config.weights, config.input_size)
+    fixed = None if config.compare_backbones is None else not config.compare_backbones
+    budget = DEFAULT_BUDGET if config.budget is None else config.budget
+    options = AdviseOptions(budget, config.seed, config.val_fraction, config.views, ctx.now, ctx.extraction(),
+                            alternative_backbones(backbone, fixed))
     # measured by rank 0 alone, one decision for all
     advice = on_main(lambda: advise(config.data, backbone, options, splits=ctx.splits))
     chosen = config.replace(**advice.config_changes(), budget=None)
@@ -70,7 +77,7 @@ def run_auto(ctx: RunContext) -> StrategyOutcome:
 def _maybe_trial(ctx: RunContext, advice: Advice, config: TrainConfig) -> dict:
     """Fine-tune on fold 0's training part; compare with the frozen pick on fold 0's held-out images."""
     start, frozen = time.perf_counter(), advice.chosen
-    train = ctx.splits.train
+    train = _swept(ctx.splits.train, advice.sweep.paths)
     inner, held = cv_folds(np.asarray(train.labels), config.seed)[0]  # the sweep's and candidates' first fold
     splits = dataclasses.replace(ctx.splits, train=train.subset(inner.tolist()), val=train.subset(held.tolist()),
                                  test=None, val_from_train=True)
@@ -95,6 +102,12 @@ def _maybe_trial(ctx: RunContext, advice: Advice, config: TrainConfig) -> dict:
     return {"finetune_accuracy": accuracy, "frozen_strategy": frozen.strategy, "frozen_accuracy": baseline,
             "margin": margin, "train_images": int(len(inner)), "held_out_images": int(scored), "kept": kept,
             "seconds": round(time.perf_counter() - start, 1), "sentence": sentence}
+
+
+def _swept(train: ImageSet, paths: tuple[str, ...]) -> ImageSet:
+    """The training images the sweep cross-validated, in its order (all of train, or its subsample)."""
+    row = {p: i for i, p in enumerate(train.paths)}
+    return train.subset([row[p] for p in paths])
 
 
 def _held_out_accuracy(classifier, images, device: str, engine: str) -> tuple[float, int]:

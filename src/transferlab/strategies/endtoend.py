@@ -11,10 +11,12 @@ from torch import nn
 from ..data import DecodedDataset
 from ..data.augment import AugmentSpec, resolve_augment, train_transform
 from ..data.decode import DecodedImages, decode_images
+from ..data.mix import BatchMix, batch_mix, describe_mix
 from ..data.scan import ImageSet
 from ..data.transforms import eval_transform
 from ..engine.batches import image_batches
 from ..engine.distributed import barrier, current_world
+from ..engine.lr_find import RangeTestOptions, RangeTestResult, StepHook, lr_range_test, range_test_steps
 from ..engine.optim import make_loss, make_optimizer
 from ..engine.schedule import lr_multiplier
 from ..engine.trainer import Trainer, TrainerOptions
@@ -86,7 +88,7 @@ def train_on_images(
         lr_multiplier(config.schedule, phase.epochs * steps, warmup_steps=max(1, steps // 2)),
         standard_callbacks(ctx, steps, earlier_rows),
         TrainerOptions(l1=config.l1, max_norm=config.max_norm, bn_policy=phase.bn_policy, seed=config.seed,
-                       distributed=True),
+                       distributed=True, mix=batch_mixing(ctx)),
     )
     maybe_resume(ctx, trainer)
     trainer.fit(batches, val_batches, phase.epochs, phase=phase.name)
@@ -122,6 +124,15 @@ def synchronise_batch_norm(classifier: Classifier, device: torch.device, bn_poli
         setattr(classifier, name, nn.SyncBatchNorm.convert_sync_batchnorm(child))
 
 
+def batch_mixing(ctx: RunContext, on: str = "images") -> BatchMix | None:
+    """The run's MixUp/CutMix (`--mixup`, `--cutmix`) as the trainer's batch transform, logged."""
+    config = ctx.config
+    mix = batch_mix(config.mixup, config.cutmix, len(ctx.splits.classes))
+    if mix is not None:
+        log.info("batch mixing on the %s: %s", on, describe_mix(config.mixup, config.cutmix))
+    return mix
+
+
 def record_augment(ctx: RunContext, augment: str | AugmentSpec | None) -> AugmentSpec:
     """Resolve the augmentation spec, log it and save it as `augment.yaml` in the run directory."""
     spec = resolve_augment(augment)
@@ -129,3 +140,27 @@ def record_augment(ctx: RunContext, augment: str | AugmentSpec | None) -> Augmen
     if current_world().is_main:
         atomic_write_text(ctx.files.augment, f"# augmentation '{spec.name}', resolved\n" + spec.to_yaml())
     return spec
+
+
+def range_test_on_images(ctx: RunContext, classifier: Classifier, groups: list[dict],
+                         train: tuple[DecodedImages, list[int]], phase: Phase,
+                         on_step: StepHook | None = None, rule: str = "min10") -> RangeTestResult:
+    """The learning-rate range test (`engine.lr_find`) on the batches `train_on_images` would train on.
+
+    The same augmentation, batch size, optimiser, loss and BatchNorm policy; every group keeps
+    its ratio to the head's rate; `rule` picks the suggestion (`RangeTestOptions.rule`). The
+    classifier's weights are as they were afterwards.
+    """
+    config = ctx.config
+    images, labels = train
+    augment = train_transform(classifier.preprocessing, resolve_augment(phase.augment))
+    dataset = DecodedDataset(images.images, labels, augment)
+    batches = image_batches(dataset, config.batch_size, config.seed, config.workers, device=ctx.device)
+    # copies: the optimiser writes the swept rates into the group dicts it is given
+    optimizer = make_optimizer(config.optimizer, [dict(g) for g in groups],
+                               0.01 if config.weight_decay is None else config.weight_decay)
+    classifier.to(ctx.device).to(memory_format=torch.channels_last)
+    options = RangeTestOptions(steps=range_test_steps(len(labels) // config.batch_size),
+                               bn_policy=phase.bn_policy or "frozen", seed=config.seed, rule=rule)
+    loss = make_loss(config, labels, len(ctx.splits.classes))
+    return lr_range_test(classifier, optimizer, loss, batches, ctx.device, options, on_step)

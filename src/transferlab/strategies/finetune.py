@@ -9,25 +9,38 @@ the rate of the group above it (discriminative rates). All groups exist from the
 from __future__ import annotations
 
 import logging
+from typing import NamedTuple
 
+from ..data.decode import DecodedImages
 from ..features import cached_features, fit_probe, probe_to_head
 from ..models.classifier import Classifier
-from ..models.freezing import freeze_except, trainable_groups
+from ..models.freezing import ParamGroup, freeze_except, trainable_groups
 from .common import RunContext, StrategyOutcome, make_backbone, resolve_preprocessing
-from .endtoend import Phase, decode_split, train_on_images
+from .endtoend import Phase, decode_split, range_test_on_images, train_on_images
 from .finetune_prefix import PREFIX_VIEWS, prefix_split, train_on_prefix
 
 log = logging.getLogger(__name__)
 
 
-def run_finetune(ctx: RunContext) -> StrategyOutcome:
+class FinetuneStart(NamedTuple):
+    """Where phase 2 starts: the classifier with its phase-1 head, the unfrozen groups, their rates."""
+
+    classifier: Classifier
+    groups: list[ParamGroup]
+    param_groups: list[dict]
+    train: tuple[DecodedImages, list[int]]
+    val: tuple[DecodedImages, list[int]]
+    head_row: dict
+
+
+def prepare_finetune(ctx: RunContext) -> FinetuneStart:
+    """Decode the splits, fit the phase-1 head, freeze all but the groups to tune, give each its rate."""
     config = ctx.config
     backbone = make_backbone(config)
     pre = backbone.preprocessing = resolve_preprocessing(ctx, backbone.preprocessing)
     train = decode_split(ctx, ctx.splits.train, pre.resize_size, pre.interpolation)
     val = decode_split(ctx, ctx.splits.val, pre.resize_size, pre.interpolation)
     head, head_row = _phase_one(ctx, backbone, train, val)
-    classifier = Classifier(backbone, head)
     groups = trainable_groups(backbone, config.unfreeze, config.unfreeze_from)
     freeze_except(backbone, groups)
     lr = config.lr or 2e-4
@@ -36,9 +49,17 @@ def run_finetune(ctx: RunContext) -> StrategyOutcome:
     for depth, group in enumerate(reversed(groups), start=1):
         param_groups.append({"params": [named[n] for n in group.param_names],
                              "lr": lr * config.lr_mult ** depth, "name": group.name})
+    return FinetuneStart(Classifier(backbone, head), groups, param_groups, train, val, head_row)
+
+
+def run_finetune(ctx: RunContext) -> StrategyOutcome:
+    config = ctx.config
+    classifier, groups, param_groups, train, val, head_row = prepare_finetune(ctx)
+    phase = Phase("finetune", config.epochs or 5, config.augment or "light", config.bn_policy)
+    found = _rates_from_range_test(ctx, classifier, param_groups, train, phase) if config.lr_find else {}
     log.info("fine-tuning %s with rates %s", [g["name"] for g in param_groups],
              [f"{g['lr']:.2g}" for g in param_groups])
-    phase = Phase("finetune", config.epochs or 5, config.augment or "light", config.bn_policy)
+    group_lrs = {g["name"]: g["lr"] for g in param_groups}  # the base rates: the schedule rewrites g["lr"] in place
     split = prefix_split(ctx, classifier, len(train[1]))
     if split is None:
         history = train_on_images(ctx, classifier, param_groups, train, val, phase, earlier_rows=[head_row])
@@ -46,10 +67,29 @@ def run_finetune(ctx: RunContext) -> StrategyOutcome:
         history = train_on_prefix(ctx, classifier, split, param_groups, train, val, phase, [head_row])
     trainable = sum(p.numel() for p in classifier.parameters() if p.requires_grad)
     details = {"unfrozen_groups": [g.name for g in groups], "trainable_params": trainable,
-               "phase1_val_acc": head_row["val_acc"], "group_lrs": {g["name"]: g["lr"] for g in param_groups},
+               "phase1_val_acc": head_row["val_acc"], "group_lrs": group_lrs,
                "frozen_prefix": None if split is None else {"up_to": split.boundary, "views": min(phase.epochs, PREFIX_VIEWS),
-                                                            "flops_share": round(split.prefix_share, 3)}}
+                                                            "flops_share": round(split.prefix_share, 3)},
+               **found}
+    if config.mixup or config.cutmix:
+        details["mix"] = {"mixup": config.mixup, "cutmix": config.cutmix,
+                          "on": "images" if split is None else "frozen prefix's maps"}
     return StrategyOutcome(classifier, [head_row] + history, details)
+
+
+def _rates_from_range_test(ctx: RunContext, classifier: Classifier, param_groups: list[dict],
+                           train: tuple[DecodedImages, list[int]], phase: Phase) -> dict:
+    """Scale every group's rate so the head's is the range test's suggestion (ratios kept); what to record.
+
+    The test runs the whole network on augmented images, also where phase 2 then trains on the
+    frozen prefix's maps: the same loss surface, a little slower to measure.
+    """
+    result = range_test_on_images(ctx, classifier, param_groups, train, phase)
+    scale = result.suggestion / max(g["lr"] for g in param_groups)
+    for group in param_groups:
+        group["lr"] *= scale
+    log.info("range test: head rate %.2g (%s, %d steps)", result.suggestion, result.rule, len(result.rates))
+    return {"lr_found": result.suggestion, "lr_rule": result.rule}
 
 
 def _phase_one(ctx: RunContext, backbone, train, val):

@@ -4,7 +4,11 @@ When only the last groups are unfrozen, the frozen prefix runs once per training
 augmented view (`features.prefix`), and each epoch trains the unfrozen rest and the head on one
 of those views (epoch e sees view e mod K). Validation runs the prefix once on the clean images.
 The augmentation is the run's (`--augment`, "light" by default), drawn K times instead of once
-per epoch; full unfreezing, a distributed world, a backbone whose forward is not a chain of
+per epoch. MixUp and CutMix (`--mixup`, `--cutmix`) act on each batch of cached maps: the maps
+of two images are blended, or a box of one's map (a box of its receptive fields) pasted into the
+other's, with the labels mixed alike. Blending maps at a hidden layer is Manifold Mixup
+(Verma et al., 2019), a regulariser of its own standing rather than the same as blending the
+images; the run's log and `summary.json` say the mixing was on the maps; full unfreezing, a distributed world, a backbone whose forward is not a chain of
 modules, or maps too large for the disk budget keep the end-to-end path (`endtoend`).
 """
 
@@ -27,7 +31,7 @@ from ..models.classifier import Classifier
 from ..models.storage import load_weights
 from ..models.split import BackboneSplit, SuffixClassifier, split_backbone
 from .common import RunContext, maybe_resume, standard_callbacks
-from .endtoend import Phase, record_augment
+from .endtoend import Phase, batch_mixing, record_augment
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +79,8 @@ def train_on_prefix(ctx: RunContext, classifier: Classifier, split: BackboneSpli
         model, optimizer, make_loss(config, train[1], len(ctx.splits.classes)), ctx.device,
         lr_multiplier(config.schedule, epochs * steps, warmup_steps=max(1, steps // 2)),
         standard_callbacks(ctx, steps, earlier_rows),
-        TrainerOptions(l1=config.l1, max_norm=config.max_norm, bn_policy=phase.bn_policy, seed=config.seed),
+        TrainerOptions(l1=config.l1, max_norm=config.max_norm, bn_policy=phase.bn_policy, seed=config.seed,
+                       mix=batch_mixing(ctx, on="frozen prefix's maps")),
     )
     maybe_resume(ctx, trainer)
 

@@ -64,14 +64,14 @@ _ALL = (
     Strategy(
         "finetune", frozen_base=False,
         settings=("head_epochs",) + TRAINING_SETTINGS + ("unfreeze", "unfreeze_from", "lr_mult", "bn_policy",
-                                                        "augment"),
+                                                        "augment", "mixup", "cutmix"),
         why="Phase 1 trains a new head on the frozen base (from cached features); phase 2 unfreezes the last "
         "groups of the base and retrains them with the head, shallower groups at lower learning rates, "
         "with augmentation. The notes advise fine-tuning when the dataset is larger and similar to "
         "ImageNet: with more data, retraining the top of the base is unlikely to overfit."),
     Strategy(
         "scratch", frozen_base=False,
-        settings=("model",) + TRAINING_SETTINGS + ("augment", "l1", "max_norm", "dropout"),
+        settings=("model",) + TRAINING_SETTINGS + ("augment", "mixup", "cutmix", "l1", "max_norm", "dropout"),
         why="Every weight starts random and the whole network is trained on this data. The notes keep this "
         "for a large dataset very different from ImageNet (and small networks, as their CNN recipes).",
         trained="every layer, from random weights"),

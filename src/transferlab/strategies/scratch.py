@@ -18,4 +18,6 @@ def run_scratch(ctx: RunContext) -> StrategyOutcome:
     history = train_on_images(ctx, classifier, groups, train, val,
                               Phase("scratch", config.epochs or 20, config.augment or "none"))
     details = {"model": backbone.name, "trainable_params": sum(p.numel() for p in classifier.parameters())}
+    if config.mixup or config.cutmix:
+        details["mix"] = {"mixup": config.mixup, "cutmix": config.cutmix, "on": "images"}
     return StrategyOutcome(classifier, history, details)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from .augmentation import augmentation
 from .calibration import calibration
+from .data_check import data_check
 from .inside import activations, class_images, filters, gradcam
 from .meta import environment, timings
 from .model import model
@@ -27,6 +28,7 @@ SECTIONS = (
     ("test", "Test results", test),
     ("calibration", "Calibration and the unknown flag", calibration),
     ("top-losses", "Top losses", top_losses),
+    ("data-check", "Data check", data_check),
     ("gradcam", "Where the model looked (Grad-CAM)", gradcam),
     ("activations", "Activation maps", activations),
     ("filters", "Filters", filters),
