@@ -27,7 +27,7 @@ from .data.scan import Skipped, expand_image_sources
 from .data.transforms import eval_transform
 from .errors import TransferlabError
 from .evaluation import EvaluationResult, evaluate_predictions
-from .evaluation.predictions import predict_images, predict_paths, top_k_predictions
+from .evaluation.predictions import Scored, predict_paths, score_images, score_paths, top_k_predictions
 from .models.artifacts import load_model
 from .reports import write_report_safely
 from .strategies import TrainResult
@@ -71,17 +71,26 @@ def train_config(config: TrainConfig, out: PathLike | None = None, *, progress: 
 
 
 class Predictions(list):
-    """The `top` classes of each image, as a list of dicts; a table in a notebook, text in a terminal."""
+    """The `top` classes of each image, as a list of dicts; a table in a notebook, text in a terminal.
+
+    Each row also has `unlike_score` (how unlike the run's training images the input is) and
+    `unknown` (the score is above the threshold chosen on validation); both None for a run
+    trained before calibration.
+    """
 
     def __str__(self) -> str:
         return "\n".join(f"{row['image']}: " + ", ".join(f"{p['label']} {p['probability']:.3f}"
-                                                     for p in row["predictions"]) for row in self)
+                                                     for p in row["predictions"]) + _unknown_note(row) for row in self)
 
     def _repr_html_(self) -> str:
         cells = "".join(f"<tr><td>{html.escape(row['image'])}</td><td>"
                         + "<br>".join(f"{html.escape(p['label'])} {p['probability']:.3f}" for p in row["predictions"])
-                        + "</td></tr>" for row in self)
+                        + html.escape(_unknown_note(row)) + "</td></tr>" for row in self)
         return f"<table><tr><th>image</th><th>prediction</th></tr>{cells}</table>"
+
+
+def _unknown_note(row: dict) -> str:
+    return f" [unknown: unlike score {row['unlike_score']:.3f}]" if row.get("unknown") else ""
 
 
 class Model:
@@ -104,17 +113,23 @@ class Model:
 
     @property
     def classifier(self):
-        """The torch module: normalised (B, C, S, S) batches -> logits."""
+        """The torch module: normalised (B, C, S, S) batches -> logits (before the temperature)."""
         return self._loaded.classifier
 
+    @property
+    def calibration(self):
+        """The run's temperature and unknown-flag threshold (`models.calibrated.Calibration`)."""
+        return self._loaded.calibration
+
     def predict_proba(self, x) -> np.ndarray:
-        """(N, K) class probabilities, one row per readable image."""
-        return self._scored(x)[0]
+        """(N, K) class probabilities (temperature applied), one row per readable image."""
+        return self._scored(x).probs
 
     def predict(self, x, top: int = 1) -> Predictions:
-        """The `top` classes of each readable image, with their probabilities."""
-        probs, names = self._scored(x)
-        return Predictions(top_k_predictions(probs, names, self.classes, top))
+        """The `top` classes of each readable image, with their probabilities and the unknown flag."""
+        scored = self._scored(x)
+        return Predictions(top_k_predictions(scored.probs, scored.paths, self.classes, top, scored.unlike,
+                                             self.calibration.threshold))
 
     def explain(self, x, target: int | None = None, layer: str | None = None) -> np.ndarray:
         """(N, S, S) Grad-CAM++ maps in [0, 1] for the predicted class (or `target`)."""
@@ -132,7 +147,7 @@ class Model:
         from .errors import DataError
 
         images = labelled_images(data, self.classes)
-        probs, paths, skipped = predict_paths(self.classifier, images.paths, self._loaded.preprocessing,
+        probs, paths, skipped = predict_paths(self._loaded.calibrated(), images.paths, self._loaded.preprocessing,
                                               device=self.device, progress=progress, engine=self.engine,
                                               tta=self.tta)
         if not len(paths):
@@ -150,19 +165,16 @@ class Model:
         pre = self._loaded.preprocessing
         return as_inputs(x, pre.resize_size, pre.interpolation)
 
-    def _scored(self, x) -> tuple[np.ndarray, tuple[str, ...]]:
-        """Probabilities and image names; files only are decoded in chunks, however many there are."""
+    def _scored(self, x) -> Scored:
+        """Probabilities, unlike scores and image names; files only are decoded in chunks, however many."""
         items = list(x) if isinstance(x, (list, tuple)) else [x]
-        pre = self._loaded.preprocessing
+        pre, model = self._loaded.preprocessing, self._loaded.calibrated()
         if all(isinstance(item, (str, os.PathLike)) for item in items):
             paths = expand_image_sources([str(item) for item in items])
-            probs, names, _ = predict_paths(self.classifier, paths, pre, device=self.device, engine=self.engine,
-                                            tta=self.tta)
-            return probs, names
+            return score_paths(model, paths, pre, device=self.device, engine=self.engine, tta=self.tta)
         inputs = self._inputs(items)
-        probs = predict_images(self.classifier, inputs.images, pre, device=self.device, engine=self.engine,
-                               tta=self.tta)
-        return probs, inputs.names
+        probs, unlike = score_images(model, inputs.images, pre, device=self.device, engine=self.engine, tta=self.tta)
+        return Scored(probs, unlike, tuple(inputs.names), [])
 
     def _batch(self, inputs: Inputs) -> torch.Tensor:
         transform = eval_transform(self._loaded.preprocessing)

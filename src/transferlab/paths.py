@@ -63,6 +63,8 @@ class RunDir:
     STATE: ClassVar[str] = "state.safetensors"
     MODEL_WEIGHTS: ClassVar[str] = "model.safetensors"
     MODEL_META: ClassVar[str] = "model.json"
+    CALIBRATION: ClassVar[str] = "calibration.safetensors"
+    RELIABILITY: ClassVar[str] = "reliability.png"
     SUMMARY: ClassVar[str] = "summary.json"
     CONFUSION: ClassVar[str] = "confusion.png"
     CURVES: ClassVar[str] = "curves.png"
@@ -110,6 +112,16 @@ class RunDir:
     def model_meta(self) -> Path:
         """How to rebuild the model before loading its weights."""
         return self.root / self.MODEL_META
+
+    @property
+    def calibration(self) -> Path:
+        """The training features' class centroids, for the unknown flag (scalars are in model.json)."""
+        return self.root / self.CALIBRATION
+
+    @property
+    def reliability(self) -> Path:
+        """Confidence vs accuracy on validation, before and after the temperature."""
+        return self.root / self.RELIABILITY
 
     @property
     def summary(self) -> Path:

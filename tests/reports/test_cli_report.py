@@ -15,8 +15,8 @@ def test_report_rebuilds_the_page_from_the_run_directory(split_folder, tmp_path,
     (run / "report.json").unlink()
     assert main(["report", str(run)]) == 0
     out = capsys.readouterr().out
-    assert out.startswith(f"report: {run / 'report.html'} (14 sections, ") and f"data:   {run / 'report.json'}" in out
-    assert len(read_page((run / "report.html").read_text()).sections) == 14
+    assert out.startswith(f"report: {run / 'report.html'} (15 sections, ") and f"data:   {run / 'report.json'}" in out
+    assert len(read_page((run / "report.html").read_text()).sections) == 15
 
 
 def test_report_json_and_out(split_folder, tmp_path, capsys):

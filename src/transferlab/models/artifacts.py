@@ -1,14 +1,16 @@
-"""A run's model on disk: `model.safetensors` (weights) + `model.json` (how to rebuild it)."""
+"""A run's model on disk: `model.safetensors` (weights) + `model.json` (how to rebuild it, its
+temperature) + `calibration.safetensors` (class centroids for the unknown flag, when fitted)."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..backbones import Preprocessing, create_backbone
 from ..errors import TransferlabError
 from ..paths import RunDir, atomic_write_text
+from .calibrated import Calibrated, Calibration, load_calibration, save_calibration
 from .classifier import Classifier
 from .heads import Head
 from .lookup import build_scratch_classifier
@@ -17,12 +19,17 @@ from .storage import load_weights, save_weights
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """A trained classifier with its class names and input preprocessing."""
+    """A trained classifier with its class names, input preprocessing and calibration."""
 
     classifier: Classifier
     classes: tuple[str, ...]
     preprocessing: Preprocessing
     description: dict
+    calibration: Calibration = field(default_factory=Calibration)
+
+    def calibrated(self) -> Calibrated:
+        """The classifier as predictions use it: calibrated logits and unlike scores."""
+        return Calibrated(self.classifier, self.calibration).eval()
 
 
 def describe(classifier: Classifier, classes, strategy: str, model: str | None) -> dict:
@@ -42,9 +49,11 @@ def describe(classifier: Classifier, classes, strategy: str, model: str | None) 
     }
 
 
-def save_model(classifier: Classifier, out: Path, description: dict) -> None:
-    """Write model.safetensors and model.json into `out` (each atomically)."""
+def save_model(classifier: Classifier, out: Path, description: dict, calibration: Calibration = Calibration()) -> None:
+    """Write model.safetensors, calibration.safetensors and model.json into `out` (each atomically)."""
     files = RunDir(out)
+    description = {**description, "calibration": calibration.to_dict()}
+    save_calibration(calibration, out)  # before model.json, which says whether to read it
     save_weights(classifier, files.model_weights, {"transferlab": json.dumps(description)})
     atomic_write_text(files.model_meta, json.dumps(description, indent=2))
 
@@ -63,7 +72,7 @@ def load_model(run_dir: str | Path) -> LoadedModel:
     load_weights(classifier, weights_path)
     pre = Preprocessing.from_dict(meta["preprocessing"])
     classifier.backbone.preprocessing = pre
-    return LoadedModel(classifier.eval(), tuple(meta["classes"]), pre, meta)
+    return LoadedModel(classifier.eval(), tuple(meta["classes"]), pre, meta, load_calibration(run_dir, meta))
 
 
 def _rebuild(meta: dict) -> Classifier:

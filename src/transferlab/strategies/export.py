@@ -15,7 +15,8 @@ from ..paths import atomic_path
 def export_onnx(run_dir: str | Path, out: str | Path, opset: int = 17) -> Path:
     """Write RUN_DIR's classifier as ONNX: input `image` (B, C, S, S) normalised, output `logits`.
 
-    The metadata holds the class names and the exact preprocessing (resize, crop, mean/std).
+    The metadata holds the class names, the exact preprocessing (resize, crop, mean/std) and the
+    run's temperature (divide the logits by it before the softmax for calibrated probabilities).
     """
     import onnx
 
@@ -38,6 +39,7 @@ def export_onnx(run_dir: str | Path, out: str | Path, opset: int = 17) -> Path:
                                                   "(x-mean)/std; NCHW float32"}),
             "backbone": loaded.description["backbone"],
             "strategy": loaded.description["strategy"],
+            "temperature": json.dumps(loaded.calibration.temperature),
         }
         for key, value in metadata.items():
             graph.metadata_props.add(key=key, value=value)

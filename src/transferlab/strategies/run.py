@@ -21,15 +21,17 @@ from ..engine.distributed import init_distributed, on_main, rank_device
 from ..engine.seeding import seeded
 from ..errors import TransferlabError
 from ..evaluation import evaluate_predictions, top_losses
+from ..evaluation.calibration import softmax
 from ..evaluation.predictions import predict_paths
 from ..features import cached_features
 from ..models.artifacts import describe, save_model
 from ..models.classifier import Classifier
 from ..paths import RunDir, atomic_write_text
-from ..viz.render import plot_confusion, plot_curves
+from ..viz.render import plot_confusion, plot_curves, plot_reliability
 from .auto import run_auto
+from .calibrate import SplitOutputs, calibration_summary, fit_calibration
 from .common import RunContext, StrategyOutcome
-from .registry import FIXED_RUNNERS, FROZEN_BASE
+from .registry import FIXED_RUNNERS
 
 log = logging.getLogger(__name__)
 
@@ -163,14 +165,18 @@ def _forget_failed_start(out: Path, fresh: bool) -> None:
 
 def _finish(ctx: RunContext, outcome: StrategyOutcome, train_seconds: float) -> dict:
     classifier, classes = outcome.classifier, ctx.splits.classes
-    description = describe(classifier, classes, ctx.config.strategy, ctx.config.model)
-    save_model(classifier, ctx.out, description)
-    evaluations, eval_start = {}, time.perf_counter()
-    for name, images in (("val", ctx.splits.val), ("test", ctx.splits.test)):
-        if images is not None and len(images):
-            evaluations[name] = _evaluate(ctx, classifier, images)
+    eval_start = time.perf_counter()
+    outputs = {name: _outputs(ctx, classifier, images) for name, images in
+               (("train", ctx.splits.train), ("val", ctx.splits.val), ("test", ctx.splits.test))
+               if images is not None and len(images)}
+    calibration, reason = fit_calibration(outputs["train"], outputs["val"], len(classes))
+    save_model(classifier, ctx.out, describe(classifier, classes, ctx.config.strategy, ctx.config.model), calibration)
+    scored = {name: out for name, out in outputs.items() if name != "train"}
+    calibration_entry, bins = calibration_summary(calibration, reason, scored)
+    evaluations = {name: _evaluate(ctx, out, calibration.temperature) for name, out in scored.items()}
     val = evaluations["val"]
     plot_confusion(val["result"].confusion, list(classes), ctx.files.confusion)
+    plot_reliability(bins, ctx.files.reliability)
     if sum(1 for row in outcome.history if row["phase"] not in ("head", "linear")) >= 2:
         plot_curves(_columns(outcome.history), ctx.files.curves, title=f"{ctx.config.strategy} - {ctx.splits.name}")
     return {
@@ -185,6 +191,7 @@ def _finish(ctx: RunContext, outcome: StrategyOutcome, train_seconds: float) -> 
         "details": outcome.details,
         "notes": ctx.notes,
         **{name: {**e["result"].to_dict(), "top_losses": e["top_losses"]} for name, e in evaluations.items()},
+        "calibration": calibration_entry,
         "seconds": {"train": round(train_seconds, 2), "evaluate": round(time.perf_counter() - eval_start, 2)},
         "device": str(ctx.device),
         "inference": {"engine": ctx.config.engine, "precision": ctx.config.precision},  # as asked; the log says what ran
@@ -192,22 +199,32 @@ def _finish(ctx: RunContext, outcome: StrategyOutcome, train_seconds: float) -> 
     }
 
 
-def _evaluate(ctx: RunContext, classifier, images) -> dict:
-    if ctx.config.strategy in FROZEN_BASE:
-        # The frozen base is unchanged: its cached features give the same outputs instantly.
-        feats = cached_features(classifier.backbone, images, classifier.layer, classifier.preprocessing,
-                                replace(ctx.extraction(), progress=False))
+def _outputs(ctx: RunContext, classifier: Classifier, images) -> SplitOutputs:
+    """Logits and pooled features of one split, from the feature cache (keyed by the parameters:
+    a fine-tuned base gets entries of its own, a frozen one reuses training's)."""
+    feats = cached_features(classifier.backbone, images, classifier.layer, classifier.preprocessing,
+                            replace(ctx.extraction(), progress=False))
+    if classifier.head is not None:
+        head = classifier.head.eval()
         with torch.no_grad():
-            classifier.head.eval()
-            probs = classifier.head(torch.as_tensor(feats.features)).softmax(1).numpy()
-        labels, paths = feats.labels, feats.paths
-    else:
-        probs, paths, _ = predict_paths(classifier, images.paths, classifier.preprocessing, device=ctx.config.device,
-                                        progress=ctx.progress, engine=ctx.config.engine)
-        label_of = dict(zip(images.paths, images.labels))
-        labels = np.array([label_of[p] for p in paths])
-    result = evaluate_predictions(labels, probs, list(ctx.splits.classes), list(paths))
-    return {"result": result, "top_losses": top_losses(labels, probs, list(paths), k=12, class_names=list(ctx.splits.classes))}
+            x = torch.as_tensor(feats.features).to(next(head.parameters()).device)
+            logits = head(x).float().cpu().numpy()
+        return SplitOutputs(logits, feats.features, feats.labels, tuple(feats.paths))
+    # a scratch CNN's top belongs to its backbone: its logits need the whole network; log-probabilities
+    # are logits up to a per-image constant, which neither softmax nor the temperature sees
+    probs, paths, _ = predict_paths(classifier, feats.paths, classifier.preprocessing, device=ctx.config.device,
+                                    progress=ctx.progress, engine=ctx.config.engine)
+    row_of = {path: i for i, path in enumerate(feats.paths)}
+    rows = [row_of[p] for p in paths]
+    logits = np.log(np.clip(probs, 1e-30, None))
+    return SplitOutputs(logits, feats.features[rows], feats.labels[rows], tuple(paths))
+
+
+def _evaluate(ctx: RunContext, out: SplitOutputs, temperature: float) -> dict:
+    """Metrics and top losses of one split, on the calibrated probabilities later predictions give."""
+    probs, classes, paths = softmax(out.logits, temperature), list(ctx.splits.classes), list(out.paths)
+    result = evaluate_predictions(out.labels, probs, classes, paths)
+    return {"result": result, "top_losses": top_losses(out.labels, probs, paths, k=12, class_names=classes)}
 
 
 def _columns(history: list[dict]) -> dict[str, list]:

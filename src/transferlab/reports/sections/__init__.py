@@ -9,6 +9,7 @@ function and one line here.
 from __future__ import annotations
 
 from .augmentation import augmentation
+from .calibration import calibration
 from .data_check import data_check
 from .inside import activations, class_images, filters, gradcam
 from .meta import environment, timings
@@ -25,6 +26,7 @@ SECTIONS = (
     ("curves", "Training curves", curves),
     ("validation", "Validation results", validation),
     ("test", "Test results", test),
+    ("calibration", "Calibration and the unknown flag", calibration),
     ("top-losses", "Top losses", top_losses),
     ("data-check", "Data check", data_check),
     ("gradcam", "Where the model looked (Grad-CAM)", gradcam),

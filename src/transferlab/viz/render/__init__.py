@@ -6,7 +6,8 @@ same folder, then `os.replace`) and returns the output path. Inputs are plain da
 elsewhere (`evaluation`, `features`, `viz` compute modules). One module per topic.
 """
 
+from .calibration import plot_reliability
 from .grids import plot_bar_table, plot_image_grid
 from .training import plot_confusion, plot_curves
 
-__all__ = ["plot_bar_table", "plot_confusion", "plot_curves", "plot_image_grid"]
+__all__ = ["plot_bar_table", "plot_confusion", "plot_curves", "plot_image_grid", "plot_reliability"]
