@@ -14,15 +14,13 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import datetime
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-from features_aug import cold, record, subset  # noqa: E402
-from throughput import _machine  # noqa: E402
+from features_aug import add_record_arguments, cold, footer, record, subset  # noqa: E402
 
 SECTION = "## auto's regret against fixed commands"
 DATASETS = ROOT.parent / "shared" / "datasets"
@@ -91,10 +89,8 @@ def markdown(rows: list[dict], args: argparse.Namespace) -> str:
             best = max(fixed, key=lambda r: r["val_acc"])
             lines.append(f"| {data} | **regret** | best fixed: {best['command']} | "
                          f"{100 * (best['val_acc'] - auto['val_acc']):+.2f} points | | |")
-    flags = (f"--data={','.join(args.data)} --budget={args.budget:.0f}s --fixed={','.join(args.fixed)}"
-             + (f" --limit={args.limit}" if args.limit else ""))
-    lines += ["", f"Command: `.venv/bin/python bench/auto_regret.py {flags}`.",
-              f"Machine: {_machine()}; measured {datetime.date.today().isoformat()}.", ""]
+    flags = f"--data={','.join(args.data)} --budget={args.budget:.0f}s --fixed={','.join(args.fixed)}"
+    lines += footer("auto_regret.py", flags, args.limit)
     return "\n".join(lines)
 
 
@@ -106,10 +102,7 @@ def main() -> None:
     parser.add_argument("--budget", default="10m", type=parse_budget)
     parser.add_argument("--fixed", default=",".join(FIXED), type=lambda s: s.split(","),
                         help="strategy:backbone pairs")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--limit", type=int, help="images per class and split (smoke tests)")
-    parser.add_argument("--json", help="also write the raw rows to this file")
-    parser.add_argument("--no-write", action="store_true", help="print the table, leave BENCHMARKS.md")
+    add_record_arguments(parser)
     record(parser.parse_args(), measure_all, markdown, SECTION)
 
 

@@ -138,16 +138,10 @@ def markdown(rows: list[dict], args: argparse.Namespace) -> str:
         spread = f" [{min(accs):.4f}-{max(accs):.4f}]" if len(accs) > 1 else ""
         lines.append(f"| {label} | {statistics.mean(accs):.4f}{spread} | {statistics.mean(secs):.1f} | "
                      f"{statistics.mean(secs) / base_time:.1f}x |")
-    flags = _flags(args)
-    lines += ["", f"Command: `.venv/bin/python bench/features_aug.py {flags}`.",
-              f"Machine: {_machine()}; measured {datetime.date.today().isoformat()}.", ""]
+    flags = (f"--data={args.data} --views={','.join(map(str, args.views))} --epochs={args.epochs} "
+             f"--seeds={','.join(map(str, args.seeds))} --augment={args.augment}")
+    lines += footer("features_aug.py", flags, args.limit)
     return "\n".join(lines)
-
-
-def _flags(args: argparse.Namespace) -> str:
-    flags = [f"--data={args.data}", f"--views={','.join(map(str, args.views))}", f"--epochs={args.epochs}",
-             f"--seeds={','.join(map(str, args.seeds))}", f"--augment={args.augment}"]
-    return " ".join(flags + ([f"--limit={args.limit}"] if args.limit else []))
 
 
 def main() -> None:
@@ -157,11 +151,23 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=10, help="epochs of the frozen-base loop")
     parser.add_argument("--seeds", default="0", type=lambda s: [int(v) for v in s.split(",")])
     parser.add_argument("--augment", default="medium", help="augmentation spec for (b) and (c)")
-    parser.add_argument("--device", default="auto")
+    add_record_arguments(parser)
+    record(parser.parse_args(), measure_all, markdown, SECTION)
+
+
+def add_record_arguments(parser: argparse.ArgumentParser, device: str = "auto") -> None:
+    """`--device`, `--limit`, `--json`, `--no-write`: what every bench run through `record` takes."""
+    parser.add_argument("--device", default=device)
     parser.add_argument("--limit", type=int, help="images per class and split (smoke tests)")
     parser.add_argument("--json", help="also write the raw rows to this file")
     parser.add_argument("--no-write", action="store_true", help="print the table, leave BENCHMARKS.md")
-    record(parser.parse_args(), measure_all, markdown, SECTION)
+
+
+def footer(script: str, flags: str, limit: int | None) -> list[str]:
+    """The lines that end a section: the command that produced it and the machine."""
+    flags += f" --limit={limit}" if limit else ""
+    return ["", f"Command: `.venv/bin/python bench/{script} {flags}`.",
+            f"Machine: {_machine()}; measured {datetime.date.today().isoformat()}.", ""]
 
 
 def record(args: argparse.Namespace, measure, render, section: str) -> None:

@@ -12,7 +12,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import datetime
 import statistics
 import sys
 import time
@@ -20,8 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-from features_aug import record, subset  # noqa: E402
-from throughput import _machine  # noqa: E402
+from features_aug import add_record_arguments, footer, record, subset  # noqa: E402
 
 SECTION = "## Fine-tuning recipes: learning rate and per-group multiplier"
 DATASETS = ROOT.parent / "shared" / "datasets"
@@ -61,9 +59,8 @@ def markdown(rows: list[dict], args: argparse.Namespace) -> str:
             lines.append(f"| {data} | {label} | {statistics.mean(r['val_acc'] for r in runs):.4f} | "
                          f"{statistics.mean(r['seconds'] for r in runs):.0f} |")
     flags = (f"--data={','.join(args.data)} --unfreeze={args.unfreeze} --seeds={','.join(map(str, args.seeds))} "
-             f"--epochs={args.epochs}" + (f" --limit={args.limit}" if args.limit else ""))
-    lines += ["", f"Command: `.venv/bin/python bench/finetune_recipe.py {flags}`.",
-              f"Machine: {_machine()}; measured {datetime.date.today().isoformat()}.", ""]
+             f"--epochs={args.epochs}")
+    lines += footer("finetune_recipe.py", flags, args.limit)
     return "\n".join(lines)
 
 
@@ -73,10 +70,7 @@ def main() -> None:
     parser.add_argument("--unfreeze", type=int, default=-1)
     parser.add_argument("--seeds", default="0", type=lambda s: [int(v) for v in s.split(",")])
     parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--limit", type=int, help="images per class and split (smoke tests)")
-    parser.add_argument("--json", help="also write the raw rows to this file")
-    parser.add_argument("--no-write", action="store_true", help="print the table, leave BENCHMARKS.md")
+    add_record_arguments(parser)
     record(parser.parse_args(), measure_all, markdown, SECTION)
 
 

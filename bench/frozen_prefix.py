@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import datetime
 import statistics
 import sys
 import time
@@ -25,8 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-from features_aug import cold, record, subset  # noqa: E402
-from throughput import _machine  # noqa: E402
+from features_aug import add_record_arguments, cold, footer, record, subset  # noqa: E402
 
 SECTION = "## Fine-tuning on the frozen prefix's cached maps"
 DATASETS = ROOT.parent / "shared" / "datasets"
@@ -88,9 +86,8 @@ def markdown(rows: list[dict], args: argparse.Namespace) -> str:
                              f"{statistics.mean(r['seconds'] for r in runs):.0f} | {base / epoch:.2f}x | "
                              f"{ceiling if label == PATHS[1][0] else ''} |")
     flags = (f"--data={','.join(args.data)} --unfreeze={','.join(map(str, args.unfreeze))} "
-             f"--seeds={','.join(map(str, args.seeds))} --epochs={args.epochs}" + (f" --limit={args.limit}" if args.limit else ""))
-    lines += ["", f"Command: `.venv/bin/python bench/frozen_prefix.py {flags}`.",
-              f"Machine: {_machine()}; measured {datetime.date.today().isoformat()}.", ""]
+             f"--seeds={','.join(map(str, args.seeds))} --epochs={args.epochs}")
+    lines += footer("frozen_prefix.py", flags, args.limit)
     return "\n".join(lines)
 
 
@@ -100,10 +97,7 @@ def main() -> None:
     parser.add_argument("--unfreeze", default="1,2", type=lambda s: [int(v) for v in s.split(",")])
     parser.add_argument("--seeds", default="0,1,2", type=lambda s: [int(v) for v in s.split(",")])
     parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--limit", type=int, help="images per class and split (smoke tests)")
-    parser.add_argument("--json", help="also write the raw rows to this file")
-    parser.add_argument("--no-write", action="store_true", help="print the table, leave BENCHMARKS.md")
+    add_record_arguments(parser)
     record(parser.parse_args(), measure_all, markdown, SECTION)
 
 
