@@ -51,7 +51,22 @@ def test_a_skipped_candidate_cannot_win():
     assert _winner([asked, skipped])[0] is asked
 
 
-def test_advise_scores_each_packaged_backbone_on_the_same_folds(split_folder):
+def test_no_alternative_is_tried_once_the_asked_backbone_saturates(split_folder, monkeypatch):
+    from transferlab.advise import backbone_choice
+
+    monkeypatch.setattr(backbone_choice, "SATURATED", 0.0)  # any score counts as saturated
+    options = AdviseOptions(views=1, now=fixed_now, extraction=ExtractionOptions(device="cpu", engine="torch"),
+                            alternatives=("efficientnet_lite1",))
+    advice = advise(str(split_folder), BackboneChoice(input_size=64), options)
+    skipped = advice.backbones[1]
+    assert skipped.cv_mean is None and skipped.status.startswith("skipped: efficientnet_lite0 already scores")
+    assert advice.backbone == "efficientnet_lite0" and "-  skipped" in format_advice(advice)
+
+
+def test_advise_scores_each_packaged_backbone_on_the_same_folds(split_folder, monkeypatch):
+    from transferlab.advise import backbone_choice
+
+    monkeypatch.setattr(backbone_choice, "SATURATED", 1.01)  # the tiny colours saturate every probe
     options = AdviseOptions(views=1, now=fixed_now, extraction=ExtractionOptions(device="cpu", engine="torch"),
                             alternatives=("efficientnet_lite1",))
     advice = advise(str(split_folder), BackboneChoice(input_size=64), options)  # small: a fast test

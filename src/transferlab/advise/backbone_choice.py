@@ -3,7 +3,7 @@
 Each candidate's end-of-base features of the same training images (cached per backbone) get
 the depth sweep's cross-validated logistic probe on the same folds, so differences are paired.
 The asked-for backbone is kept unless another one beats it by more than one paired standard
-error; every candidate is checked against the budget first (a frozen pass over the compared
+error (none is tried once it scores `SATURATED`); every candidate is checked against the budget first (a frozen pass over the compared
 images) and skipped with a sentence when it does not fit.
 """
 
@@ -20,6 +20,7 @@ from ..data import ImageSet
 from .budget import format_seconds
 from .candidates import paired_se
 from .cost import measure_throughput
+from .decide import SATURATED
 from .multitap import cached_layer_features
 from .session import Session
 from .sweep import depth_sweep, stratified_subsample, sweep_layers
@@ -79,6 +80,11 @@ def choose_backbone(s: Session, sample: list, alternatives: tuple[str, ...]) -> 
     measured = {s.base.name: (s.base, s.throughput)}
     asked_flops = forward_flops(s.base)
     for name in alternatives:
+        if scores[0].cv_mean >= SATURATED:  # nothing left to gain that a CV could tell from noise
+            spec = get_backbone_spec(name).preprocessing
+            scores.append(BackboneScore(name, spec.input_size, None, None, (), 0.0,
+                                        f"skipped: {s.base.name} already scores {scores[0].cv_mean:.4f}"))
+            continue
         score, entry = _try_alternative(s, replace(s.backbone, name=name).create(), sample, images, asked_flops)
         scores.append(score)
         measured[name] = entry
