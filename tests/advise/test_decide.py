@@ -93,7 +93,7 @@ def test_unfreeze_depth_read_off_the_sweep():
 @pytest.mark.parametrize("layer", [None, "blocks.1", "blocks.4"])
 def test_data_unlike_imagenet_fine_tunes_every_layer(layer):
     settings, why = finetune_settings(LAYERS, layer, "different")
-    assert settings == {"unfreeze": -1, "unfreeze_from": None} and "retrain" in why
+    assert settings == {"unfreeze": -1, "unfreeze_from": None, "lr": 5e-4, "lr_mult": 1.0} and "retrain" in why
 
 
 def test_class_weights_for_imbalanced_data():

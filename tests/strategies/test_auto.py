@@ -94,3 +94,12 @@ def test_a_sweep_on_a_subsample_still_gets_its_trial_on_the_same_folds(split_fol
     frozen = next(c for c in decision["candidates"] if c["status"] == "chosen")
     assert decision["trial"]["train_images"] == 12 and decision["trial"]["held_out_images"] == 3
     assert decision["trial"]["frozen_accuracy"] == frozen["fold_scores"][0]
+
+
+def test_rates_the_user_gives_pass_through_the_plan():
+    from transferlab.strategies.auto import _unless_given
+
+    planned = {"unfreeze": -1, "lr": 5e-4, "lr_mult": 1.0}
+    assert _unless_given(planned, TrainConfig(data="x", strategy="auto")) == planned
+    given = TrainConfig(data="x", strategy="auto", lr=1e-3, lr_mult=0.7)
+    assert _unless_given(planned, given) == {"unfreeze": -1}

@@ -7,7 +7,8 @@ from .budget import format_seconds
 from .sweep import SweepResult
 
 _FLAGS = {"layer": "--layer", "views": "--views", "augment": "--augment", "epochs": "--epochs",
-          "unfreeze": "--unfreeze", "unfreeze_from": "--unfreeze-from", "backbone": "--backbone"}
+          "unfreeze": "--unfreeze", "unfreeze_from": "--unfreeze-from", "backbone": "--backbone", "lr": "--lr",
+          "lr_mult": "--lr-mult"}
 
 
 def format_sweep(sweep: SweepResult) -> str:

@@ -53,11 +53,11 @@ def run_auto(ctx: RunContext) -> StrategyOutcome:
                             alternative_backbones(backbone, fixed))
     # measured by rank 0 alone, one decision for all
     advice = on_main(lambda: advise(config.data, backbone, options, splits=ctx.splits))
-    chosen = config.replace(**advice.config_changes(), budget=None)
+    chosen = config.replace(**_unless_given(advice.config_changes(), config), budget=None)
     trial = _maybe_trial(ctx, advice, config) if advice.trial is not None else None
     if trial is not None and trial["kept"]:
         chosen = config.replace(strategy="finetune", backbone=advice.backbone, layer=None, budget=None,
-                                **advice.trial.settings)
+                                **_unless_given(advice.trial.settings, config))
     ctx.notes.append(f"auto chose {chosen.strategy}: {advice.reasons[-1]}" if trial is None else
                      f"auto chose {chosen.strategy}: {trial['sentence']}")
     ctx.notes.extend(f"auto gave up {item}" for item in advice.budget.get("given_up", []))
@@ -82,7 +82,7 @@ def _maybe_trial(ctx: RunContext, advice: Advice, config: TrainConfig) -> dict:
     splits = dataclasses.replace(ctx.splits, train=train.subset(inner.tolist()), val=train.subset(held.tolist()),
                                  test=None, val_from_train=True)
     trial_config = config.replace(strategy="finetune", backbone=advice.backbone, layer=None, budget=None,
-                                  **advice.trial.settings)
+                                  **_unless_given(advice.trial.settings, config))
     out = ctx.files.trial
     out.mkdir(exist_ok=True)
     trial_ctx = dataclasses.replace(ctx, config=trial_config, out=out, splits=splits, resume=False, notes=[])
@@ -102,6 +102,12 @@ def _maybe_trial(ctx: RunContext, advice: Advice, config: TrainConfig) -> dict:
     return {"finetune_accuracy": accuracy, "frozen_strategy": frozen.strategy, "frozen_accuracy": baseline,
             "margin": margin, "train_images": int(len(inner)), "held_out_images": int(scored), "kept": kept,
             "seconds": round(time.perf_counter() - start, 1), "sentence": sentence}
+
+
+def _unless_given(settings: dict, config: TrainConfig) -> dict:
+    """`settings` without the rates the user chose (`--lr`, `--lr-mult`): those pass through."""
+    given = {"lr": config.lr is not None, "lr_mult": config.lr_mult != TrainConfig.lr_mult}
+    return {k: v for k, v in settings.items() if not given.get(k, False)}
 
 
 def _swept(train: ImageSet, paths: tuple[str, ...]) -> ImageSet:
