@@ -128,7 +128,7 @@ def test_predict_nothing_readable(tmp_path, capsys):
     assert "empty file" in err and "transferlab: error: none of the 1 images" in err
 
 
-@pytest.mark.parametrize("command", [[], *([c.__name__.rsplit("cmd_", 1)[1]] for c in COMMANDS)])
+@pytest.mark.parametrize("command", [[], *([c.__name__.rsplit("cmd_", 1)[1].replace("_", "-")] for c in COMMANDS)])
 def test_help_exits_zero(command, capsys):
     assert main([*command, "--help"]) == 0
     out = capsys.readouterr().out
@@ -156,7 +156,7 @@ def test_every_subcommand_has_run_and_parser():
     parser = build_parser()
     for module in COMMANDS:
         assert callable(module.add_parser) and callable(module.run)
-        name = module.__name__.rsplit("cmd_", 1)[1]
+        name = module.__name__.rsplit("cmd_", 1)[1].replace("_", "-")  # cmd_lr_find: lr-find
         assert parser._subparsers._group_actions[0].choices[name].get_default("_run") is module.run
 
 

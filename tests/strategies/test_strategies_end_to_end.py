@@ -97,8 +97,7 @@ def test_resume_of_a_finished_run_trains_no_more(split_folder, tmp_path):
     first = train(config, tmp_path / "run").summary
     weights = (tmp_path / "run" / "model.safetensors").read_bytes()
     again = train(config, tmp_path / "run", resume=True).summary
-    assert again["epochs"] == first["epochs"] == 3 and again["val"]["accuracy"] == first["val"]["accuracy"]
-    assert not first["details"]["features_from_cache"] and again["details"]["features_from_cache"]
+    assert again == first and first["epochs"] == 3  # the finished run, as it was
     assert (tmp_path / "run" / "model.safetensors").read_bytes() == weights
 
 
