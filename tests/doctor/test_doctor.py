@@ -109,3 +109,20 @@ def test_outlier_is_far_from_every_class():
     scores = outlier_scores(pool)
     assert scores.argmax() == 20 and np.median(scores[:20]) < 1.5
     assert [f.paths[0] for f in outliers(pool, scores)][:1] == ["/d/20.png"]
+
+
+def test_a_rule_that_pairs_much_of_the_data_announces_no_leak():
+    from transferlab.doctor.checkup import _discriminating
+
+    pairs = tuple(_finding(f"t{i}.png", f"v{i}.png") for i in range(10))
+    kept, note = _discriminating(pairs, images=1000)  # 20 of 1,000 images: copies, trusted
+    assert kept == pairs and note is None and all(f.leak for f in kept)
+    demoted, note = _discriminating(pairs, images=100)  # 20 % of the images: look-alikes
+    assert not any(f.leak for f in demoted) and "not discriminating" in note
+    assert [f.paths for f in demoted] == [f.paths for f in pairs]
+
+
+def _finding(train: str, val: str):
+    from transferlab.doctor.findings import Finding
+
+    return Finding(NEAR, (train, val), ("train", "val"), ("a", "a"), 0.95)

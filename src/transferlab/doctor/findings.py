@@ -22,6 +22,8 @@ class Finding:
         score: what was measured (similarity, probability margin, distance ratio); higher is worse.
         suggested: for label findings, the class the probe predicts with confidence.
         detail: one sentence with the numbers behind the score.
+        trusted: False where the rule that found the pair does not discriminate on this data
+            (`checkup.NEAR_SHARE_LIMIT`): a pair across splits is then not a leak.
     """
 
     kind: str
@@ -31,11 +33,12 @@ class Finding:
     score: float
     suggested: str | None = None
     detail: str = ""
+    trusted: bool = True
 
     @property
     def leak(self) -> bool:
         """A duplicate pair spanning two splits: the held-out copy inflates every score."""
-        return len(set(self.splits)) > 1
+        return self.trusted and len(set(self.splits)) > 1
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "paths": list(self.paths), "splits": list(self.splits),
