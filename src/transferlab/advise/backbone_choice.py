@@ -81,8 +81,8 @@ def choose_backbone(s: Session, sample: list, alternatives: tuple[str, ...]) -> 
     asked_flops = forward_flops(s.base)
     for name in alternatives:
         if scores[0].cv_mean >= SATURATED:  # nothing left to gain that a CV could tell from noise
-            spec = get_backbone_spec(name).preprocessing
-            scores.append(BackboneScore(name, spec.input_size, None, None, (), 0.0,
+            input_size = get_backbone_spec(name).preprocessing.input_size
+            scores.append(BackboneScore(name, input_size, None, None, (), 0.0,
                                         f"skipped: {s.base.name} already scores {scores[0].cv_mean:.4f}"))
             continue
         score, entry = _try_alternative(s, replace(s.backbone, name=name).create(), sample, images, asked_flops)
