@@ -47,7 +47,8 @@ def run_one(config, workdir: Path, name: str) -> dict:
     details = summary["details"]
     return {"val_acc": result.val_accuracy, "test_acc": (summary.get("test") or {}).get("accuracy"),
             "seconds": time.perf_counter() - start,
-            "chosen": f"{details.get('chosen_strategy', summary['strategy'])} on {summary['backbone']}"}
+            "chosen": f"{details.get('chosen_strategy', summary['strategy'])} on {summary['backbone']}"
+                      + (f" at {summary['layer']}" if summary.get("layer") else "")}
 
 
 def measure_all(args: argparse.Namespace, workdir: Path) -> list[dict]:
