@@ -3,8 +3,8 @@
 Each candidate's end-of-base features of the same training images (cached per backbone) get
 the depth sweep's cross-validated logistic probe on the same folds, so differences are paired.
 The asked-for backbone is kept unless another one beats it by more than one paired standard
-error (none is tried once it scores `SATURATED`); every candidate is checked against the budget first (a frozen pass over the compared
-images) and skipped with a sentence when it does not fit.
+error (none is tried once it scores `SATURATED`); every candidate is checked against the budget
+first (a frozen pass over the compared images) and skipped with a sentence when it does not fit.
 """
 
 from __future__ import annotations

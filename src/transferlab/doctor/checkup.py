@@ -23,7 +23,7 @@ from .pool import Pool
 log = logging.getLogger(__name__)
 
 # More images than this share in near-duplicate pairs: the rule does not discriminate on this data
-# (planted faults: 10 near copies among 2,600 images; neu_steel_defects, distinct textures: 27 %).
+# (planted faults: 10 near copies among 2,600 images; neu_steel_defects, distinct textures: 31 %).
 NEAR_SHARE_LIMIT = 0.05
 
 
@@ -106,7 +106,7 @@ def _discriminating(near: tuple[Finding, ...], images: int) -> tuple[tuple[Findi
     pairs no longer counted as leaks, and a note saying why.
 
     On very uniform data (steel textures, scans) distinct images reach the rule's similarities:
-    on neu_steel_defects a quarter of the images have a neighbour above it. Such a rule cannot
+    on neu_steel_defects 31 % of the images have a neighbour above it. Such a rule cannot
     tell a copy from a look-alike, so it must not announce leaks.
     """
     paired = {path for finding in near for path in finding.paths}
