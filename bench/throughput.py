@@ -48,7 +48,8 @@ ARCH, BACKBONE, BATCH = "tf_efficientnet_lite0", "efficientnet_lite0", 32
 
 # (task, label, worker name, environment additions, extra worker flags)
 SETTINGS = (
-    *[("forward", f"{name}: {label}", "forward", {}, [f"--backbone={name}", f"--mode={mode}"])
+    # every forward row with the tuned allocator, as the `transferlab` command runs
+    *[("forward", f"{name}: {label}", "forward", TUNED_ENV, [f"--backbone={name}", f"--mode={mode}"])
       for name in ("efficientnet_lite0", "efficientnet_lite2")
       for mode, label in (("eager", "torch eager, channels_last"), ("folded", "torch, BatchNorm folded"),
                           ("engine", "transferlab engine (OpenVINO fp32 on the CPU)"))],

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 
 import pytest
 from PIL import Image
 
 from transferlab.cli import _runtime
-from transferlab.cli.main import COMMANDS, build_parser, main
+from transferlab.cli.main import COMMANDS, build_parser, command_module, main
 
 CATS = ("tiger cat", "Egyptian cat", "tabby")
 
@@ -128,7 +130,7 @@ def test_predict_nothing_readable(tmp_path, capsys):
     assert "empty file" in err and "transferlab: error: none of the 1 images" in err
 
 
-@pytest.mark.parametrize("command", [[], *([c.__name__.rsplit("cmd_", 1)[1].replace("_", "-")] for c in COMMANDS)])
+@pytest.mark.parametrize("command", [[], *([name] for name in COMMANDS)])
 def test_help_exits_zero(command, capsys):
     assert main([*command, "--help"]) == 0
     out = capsys.readouterr().out
@@ -154,10 +156,18 @@ def test_usage_errors_exit_two(argv, fragment, capsys):
 
 def test_every_subcommand_has_run_and_parser():
     parser = build_parser()
-    for module in COMMANDS:
+    for name in COMMANDS:
+        module = command_module(name)
         assert callable(module.add_parser) and callable(module.run)
-        name = module.__name__.rsplit("cmd_", 1)[1].replace("_", "-")  # cmd_lr_find: lr-find
         assert parser._subparsers._group_actions[0].choices[name].get_default("_run") is module.run
+        assert list(build_parser(only=name)._subparsers._group_actions[0].choices) == [name]
+
+
+def test_a_command_line_imports_only_its_own_command():
+    code = ("import sys; from transferlab.cli.main import main; main(['predict', '--help']); "
+            "print(sorted(m for m in ('sklearn', 'matplotlib', 'transferlab.cli.cmd_visualize') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_main_leaves_logging_as_it_was():

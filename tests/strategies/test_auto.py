@@ -103,3 +103,5 @@ def test_rates_the_user_gives_pass_through_the_plan():
     assert _unless_given(planned, TrainConfig(data="x", strategy="auto")) == planned
     given = TrainConfig(data="x", strategy="auto", lr=1e-3, lr_mult=0.7)
     assert _unless_given(planned, given) == {"unfreeze": -1}
+    default_typed = TrainConfig(data="x", strategy="auto", lr_mult=0.5)  # `--lr-mult 0.5`, the default's value
+    assert _unless_given(planned, default_typed) == {"unfreeze": -1, "lr": 5e-4}

@@ -45,7 +45,7 @@ class BackboneScore:
     cv_mean: float | None
     cv_se: float | None
     fold_scores: tuple[float, ...]
-    seconds_per_image: float
+    seconds_per_image: float | None  # None: never measured (skipped before its cost was needed)
     status: str = "compared"  # compared | chosen | skipped: <why>
 
     def to_dict(self) -> dict:
@@ -82,7 +82,7 @@ def choose_backbone(s: Session, sample: list, alternatives: tuple[str, ...]) -> 
     for name in alternatives:
         if scores[0].cv_mean >= SATURATED:  # nothing left to gain that a CV could tell from noise
             input_size = get_backbone_spec(name).preprocessing.input_size
-            scores.append(BackboneScore(name, input_size, None, None, (), 0.0,
+            scores.append(BackboneScore(name, input_size, None, None, (), None,
                                         f"skipped: {s.base.name} already scores {scores[0].cv_mean:.4f}"))
             continue
         score, entry = _try_alternative(s, replace(s.backbone, name=name).create(), sample, images, asked_flops)

@@ -105,7 +105,7 @@ def _backbones(advice: Advice) -> str:
              f"  {'backbone':<20} {'input':>5} {'CV acc':>7} {'img/s':>7}  status"]
     for b in advice.backbones:
         score = f"{b.cv_mean:.4f}" if b.cv_mean is not None else "-"
-        rate = f"{1 / b.seconds_per_image:.1f}" if b.seconds_per_image > 0 else "-"
+        rate = f"{1 / b.seconds_per_image:.1f}" if b.seconds_per_image else "-"
         lines.append(f"  {b.name:<20} {b.input_size:>5} {score:>7} {rate:>7}  {b.status}")
     return "\n".join(lines)
 

@@ -1,58 +1,39 @@
 """`transferlab` entry point: parse, set up the process, dispatch to one subcommand module.
 
 Adding a subcommand: write `cmd_<name>.py` with `add_parser(subparsers) -> ArgumentParser` and
-`run(args) -> int`, then list the module in `COMMANDS`.
+`run(args) -> int`, then list its name in `COMMANDS`. A command line imports only the module of
+the command it names.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 
 from .. import __version__
 from ..engine.distributed import finish as finish_distributed
 from . import _common
-from . import cmd_advise
-from . import cmd_augment
-from . import cmd_backbones
-from . import cmd_doctor
-from . import cmd_evaluate
-from . import cmd_export
-from . import cmd_extract
-from . import cmd_ladder
-from . import cmd_lr_find
-from . import cmd_predict
-from . import cmd_probe
-from . import cmd_recipes
-from . import cmd_report
-from . import cmd_summary
-from . import cmd_train
-from . import cmd_visualize
 from ._runtime import cli_logging, tune_allocator
 
-COMMANDS = (
-    cmd_train,
-    cmd_advise,
-    cmd_doctor,
-    cmd_probe,
-    cmd_lr_find,
-    cmd_evaluate,
-    cmd_predict,
-    cmd_extract,
-    cmd_export,
-    cmd_report,
-    cmd_backbones,
-    cmd_summary,
-    cmd_ladder,
-    cmd_recipes,
-    cmd_augment,
-    cmd_visualize,
-)
+# Subcommands, in the order `--help` lists them; each is the module `cmd_<name>` ("-" as "_").
+COMMANDS = ("train", "advise", "doctor", "probe", "lr-find", "evaluate", "predict", "extract", "export", "report",
+            "backbones", "summary", "ladder", "recipes", "augment", "visualize")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The top-level parser with one subparser per module in `COMMANDS`."""
+def command_module(name: str) -> ModuleType:
+    """The module that implements subcommand `name`."""
+    return importlib.import_module(f"{__package__}.cmd_{name.replace('-', '_')}")
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The top-level parser with one subparser per command in `COMMANDS`.
+
+    `only`: that command's subparser alone, so that a command line naming it imports only its
+    module (matplotlib and scikit-learn alone cost seconds that `predict` does not need).
+    """
     parser = _common.Parser(
         prog=_common.PROG,
         description="Image classification with CNNs and transfer learning.",
@@ -61,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_common.Parser)
     subparsers.required = True
-    for module in COMMANDS:
+    for name in COMMANDS if only is None else (only,):
+        module = command_module(name)
         module.add_parser(subparsers).set_defaults(_run=module.run)
     return parser
 
@@ -73,8 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     error (one line on stderr, no traceback), 130 interrupted.
     """
     tune_allocator()  # before the command allocates its tensors
-    parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, or a usage error already printed

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 # Probabilities are clipped before the log so a confident mistake costs -log(1e-7) ~= 16.1
 # instead of infinity; 1e-7 is Keras' epsilon and sits above float32 resolution near 1.
@@ -78,6 +77,8 @@ def evaluate_predictions(
     Raises:
         ValueError: shapes or label values that do not match `class_names`.
     """
+    from sklearn.metrics import confusion_matrix  # imported here: scikit-learn costs `predict` ~1.5 s
+
     labels, probs = _check_inputs(labels, probs, len(class_names), paths)
     predicted = probs.argmax(axis=1)
     per_class, macro = _per_class_scores(labels, predicted, class_names)
@@ -156,6 +157,8 @@ def _per_class_scores(
     labels: np.ndarray, predicted: np.ndarray, class_names: list[str]
 ) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
     """Per-class precision/recall/f1/support and their macro means over present classes."""
+    from sklearn.metrics import precision_recall_fscore_support
+
     # labels=range(C) keeps one row per class even when a class never occurs; 0/0 scores are 0.
     precision, recall, f1, support = precision_recall_fscore_support(
         labels, predicted, labels=np.arange(len(class_names)), zero_division=0

@@ -106,7 +106,7 @@ def _maybe_trial(ctx: RunContext, advice: Advice, config: TrainConfig) -> dict:
 
 def _unless_given(settings: dict, config: TrainConfig) -> dict:
     """`settings` without the rates the user chose (`--lr`, `--lr-mult`): those pass through."""
-    given = {"lr": config.lr is not None, "lr_mult": config.lr_mult != TrainConfig.lr_mult}
+    given = {"lr": config.lr is not None, "lr_mult": config.lr_mult is not None}
     return {k: v for k, v in settings.items() if not given.get(k, False)}
 
 

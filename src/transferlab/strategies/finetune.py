@@ -21,6 +21,8 @@ from .finetune_prefix import PREFIX_VIEWS, prefix_split, train_on_prefix
 
 log = logging.getLogger(__name__)
 
+LR, LR_MULT = 2e-4, 0.5  # the head's rate, and each shallower group's share of the rate above
+
 
 class FinetuneStart(NamedTuple):
     """Where phase 2 starts: the classifier with its phase-1 head, the unfrozen groups, their rates."""
@@ -43,12 +45,12 @@ def prepare_finetune(ctx: RunContext) -> FinetuneStart:
     head, head_row = _phase_one(ctx, backbone, train, val)
     groups = trainable_groups(backbone, config.unfreeze, config.unfreeze_from)
     freeze_except(backbone, groups)
-    lr = config.lr or 2e-4
+    lr, mult = config.lr or LR, LR_MULT if config.lr_mult is None else config.lr_mult
     param_groups = [{"params": list(head.parameters()), "lr": lr, "name": "head"}]
     named = dict(backbone.body.named_parameters())
     for depth, group in enumerate(reversed(groups), start=1):
         param_groups.append({"params": [named[n] for n in group.param_names],
-                             "lr": lr * config.lr_mult ** depth, "name": group.name})
+                             "lr": lr * mult ** depth, "name": group.name})
     return FinetuneStart(Classifier(backbone, head), groups, param_groups, train, val, head_row)
 
 
