@@ -34,6 +34,7 @@ def test_auto_runs_the_recommendation_and_records_why(split_folder, tiny_weights
     assert scored | not_compared == {"linear", "features", "features-aug"} and "linear" in scored  # on any machine
     assert sum(c["status"] == "chosen" for c in decision["candidates"]) == 1
     assert any(note.startswith("auto chose") for note in summary["notes"])
+    assert decision["budget"]["spent_seconds"] == 0.0 and "auto spent 0 s of its 5 min 00 s budget" in summary["notes"]
     assert TrainConfig.load(result.out / "config.yaml").strategy == "auto"
     loaded = load_model(result.out)
     rows = summary["val"]["top_losses"]
@@ -94,6 +95,13 @@ def test_a_sweep_on_a_subsample_still_gets_its_trial_on_the_same_folds(split_fol
     frozen = next(c for c in decision["candidates"] if c["status"] == "chosen")
     assert decision["trial"]["train_images"] == 12 and decision["trial"]["held_out_images"] == 3
     assert decision["trial"]["frozen_accuracy"] == frozen["fold_scores"][0]
+
+
+def test_the_budget_sentence_says_what_was_spent_and_any_overrun():
+    from transferlab.strategies.auto import _budget_sentence
+
+    assert _budget_sentence(252.4, 600.0) == "auto spent 4 min 12 s of its 10 min 00 s budget"
+    assert _budget_sentence(630.0, 600.0) == "auto spent 10 min 30 s, 30 s over its 10 min 00 s budget"
 
 
 def test_rates_the_user_gives_pass_through_the_plan():

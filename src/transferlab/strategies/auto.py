@@ -25,7 +25,7 @@ from threadpoolctl import threadpool_limits
 
 from ..advise import Advice, AdviseOptions, advise
 from ..advise.backbone_choice import alternative_backbones
-from ..advise.budget import DEFAULT_BUDGET
+from ..advise.budget import DEFAULT_BUDGET, format_seconds
 from ..advise.sweep import cv_folds
 from ..backbones import BackboneChoice
 from ..config import TrainConfig
@@ -45,7 +45,7 @@ TRIAL_MARGIN, TRIAL_MIN_IMAGES = 0.01, 2
 
 
 def run_auto(ctx: RunContext) -> StrategyOutcome:
-    config = ctx.config
+    config, start = ctx.config, ctx.now()
     backbone = BackboneChoice(config.backbone, config.weights, config.input_size)
     fixed = None if config.compare_backbones is None else not config.compare_backbones
     budget = DEFAULT_BUDGET if config.budget is None else config.budget
@@ -65,8 +65,11 @@ def run_auto(ctx: RunContext) -> StrategyOutcome:
     # One BLAS thread for numpy/scipy (the probes' small matrix products), not for torch's kernels.
     with threadpool_limits(1, user_api="blas"):
         outcome = FIXED_RUNNERS[chosen.strategy](dataclasses.replace(ctx, config=chosen))
+    spent = ctx.now() - start
+    ctx.notes.append(_budget_sentence(spent, budget))
     decision = {**advice.decision(), "trial": trial, "strategy": chosen.strategy,
                 "config": {k: v for k, v in chosen.to_dict().items() if v != config.to_dict().get(k)}}
+    decision["budget"] = {**decision["budget"], "spent_seconds": round(spent, 1)}
     if trial is not None and trial["kept"]:
         decision["settings"] = {"backbone": advice.backbone, **advice.trial.settings}
         decision["reasons"] = [*decision["reasons"], f"Trial: {trial['sentence']}."]
@@ -102,6 +105,13 @@ def _maybe_trial(ctx: RunContext, advice: Advice, config: TrainConfig) -> dict:
     return {"finetune_accuracy": accuracy, "frozen_strategy": frozen.strategy, "frozen_accuracy": baseline,
             "margin": margin, "train_images": int(len(inner)), "held_out_images": int(scored), "kept": kept,
             "seconds": round(time.perf_counter() - start, 1), "sentence": sentence}
+
+
+def _budget_sentence(spent: float, budget: float) -> str:
+    """How much of the budget the advice, the trial and the run took together (the final evaluation aside)."""
+    if spent <= budget:
+        return f"auto spent {format_seconds(spent)} of its {format_seconds(budget)} budget"
+    return f"auto spent {format_seconds(spent)}, {format_seconds(spent - budget)} over its {format_seconds(budget)} budget"
 
 
 def _unless_given(settings: dict, config: TrainConfig) -> dict:
