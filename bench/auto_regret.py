@@ -9,6 +9,7 @@ minus auto's.
 Usage:
     .venv/bin/python bench/auto_regret.py [--data flowers,neu_steel_defects,...] [--budget 10m]
     .venv/bin/python bench/auto_regret.py --data flowers --limit 6 --budget 2m --fixed linear:efficientnet_lite0 --no-write
+    .venv/bin/python bench/auto_regret.py --data flowers --fixed finetune:efficientnet_lite0 --fixed-only   # rows beside an earlier auto run
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ def measure_all(args: argparse.Namespace, workdir: Path) -> list[dict]:
     rows = []
     for data_name in args.data:
         data = data_path(data_name, args.limit, workdir)
-        commands = [("auto", TrainConfig(data=data, strategy="auto", budget=args.budget, device=args.device))]
+        commands = [] if args.fixed_only else [
+            ("auto", TrainConfig(data=data, strategy="auto", budget=args.budget, device=args.device))]
         for fixed in args.fixed:
             strategy, backbone = fixed.split(":")
             commands.append((fixed, TrainConfig(data=data, strategy=strategy, backbone=backbone, device=args.device)))
@@ -84,13 +86,14 @@ def markdown(rows: list[dict], args: argparse.Namespace) -> str:
         for r in group:
             lines.append(f"| {data} | {r['command']} | {r['chosen']} | {_acc(r['val_acc'])} | {_acc(r['test_acc'])} | "
                          f"{r['seconds']:.0f} |")
-        auto = next(r for r in group if r["command"] == "auto")
+        auto = next((r for r in group if r["command"] == "auto"), None)
         fixed = [r for r in group if r["command"] != "auto"]
-        if fixed:
+        if fixed and auto is not None:
             best = max(fixed, key=lambda r: r["val_acc"])
             lines.append(f"| {data} | **regret** | best fixed: {best['command']} | "
                          f"{100 * (best['val_acc'] - auto['val_acc']):+.2f} points | | |")
     flags = f"--data={','.join(args.data)} --budget={args.budget:.0f}s --fixed={','.join(args.fixed)}"
+    flags += " --fixed-only" if args.fixed_only else ""
     lines += footer("auto_regret.py", flags, args.limit)
     return "\n".join(lines)
 
@@ -103,6 +106,8 @@ def main() -> None:
     parser.add_argument("--budget", default="10m", type=parse_budget)
     parser.add_argument("--fixed", default=",".join(FIXED), type=lambda s: s.split(","),
                         help="strategy:backbone pairs")
+    parser.add_argument("--fixed-only", action="store_true",
+                        help="only the fixed commands (to add rows beside an earlier auto run)")
     add_record_arguments(parser)
     record(parser.parse_args(), measure_all, markdown, SECTION)
 
