@@ -33,3 +33,13 @@ def test_clock_without_budget_fits_anything_and_with_one_counts_down():
     assert clock.fits(50) and not clock.fits(150) and not clock.fits(60, share=0.5)
     clock.give_up("fine-tuning (budget)")
     assert clock.to_dict() == {"seconds": 100.0, "given_up": ["fine-tuning (budget)"]}
+
+
+def test_fine_tuning_costs_every_training_image_each_epoch():
+    from transferlab.advise.cost import Throughput
+
+    machine = Throughput("cpu", decode=0.001, augment=0.002, forward=0.01, train=0.03)
+    # decoding 120 images once, then 5 epochs of 100 training steps and 20 validation passes
+    assert machine.finetune(100, 20, 5, 1.0) == pytest.approx(0.12 + 5 * (100 * 0.032 + 20 * 0.01))
+    # half the network trainable: the forward pass plus half of the rest
+    assert machine.finetune(100, 20, 5, 0.5) == pytest.approx(0.12 + 5 * (100 * 0.022 + 20 * 0.01))

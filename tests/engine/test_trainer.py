@@ -84,6 +84,18 @@ def test_early_stopping_after_patience_epochs_without_improvement(patience, epoc
     assert state.get("stopped", False) == (patience > 0)
 
 
+@pytest.mark.parametrize("until, epochs_run", [(35.0, 3), (40.0, 4), (1000.0, 8)])
+def test_a_deadline_stops_before_an_epoch_that_would_end_past_it(until, epochs_run):
+    from transferlab.engine.callbacks import Deadline
+
+    inputs, labels = _blobs(32)
+    ticks = iter(range(0, 1000, 10))  # a clock that moves 10 s per reading: every epoch "takes" 10 s
+    deadline = Deadline(until, lambda: float(next(ticks)))
+    trainer = _trainer(nn.Linear(4, 2), lr=0.1, optimizer="sgd", callbacks=[deadline])
+    state = trainer.fit(lambda epoch: _batches(inputs, labels), _batches(inputs, labels), epochs=8)
+    assert len(state["history"]) == epochs_run and state.get("stopped", False) == (epochs_run < 8)
+
+
 def test_stopped_run_stays_stopped_when_fit_again():
     from transferlab.engine.callbacks import EarlyStopping
 

@@ -104,6 +104,20 @@ def test_the_budget_sentence_says_what_was_spent_and_any_overrun():
     assert _budget_sentence(630.0, 600.0) == "auto spent 10 min 30 s, 30 s over its 10 min 00 s budget"
 
 
+@pytest.mark.parametrize("left, epochs", [(1000.0, 8), (75.0, 5), (30.0, None)])
+def test_the_final_fine_tuning_gets_the_epochs_the_trials_pace_leaves(tmp_path, left, epochs):
+    from types import SimpleNamespace
+
+    from transferlab.strategies.auto import _epochs_that_fit
+
+    # the trial: 4 epochs of 10 s on 80 images, 10 s besides; the whole split is 100 images
+    trial = {"epoch_seconds": 10.0, "epochs_run": 4, "seconds": 50.0, "train_images": 80}
+    ctx = SimpleNamespace(splits=SimpleNamespace(train=[0] * 100), now=lambda: 0.0, notes=[])
+    # each epoch of the final run: 12.5 s, after 12.5 s of setup
+    assert _epochs_that_fit(ctx, trial, 8, deadline=left) == epochs
+    assert bool(ctx.notes) == (epochs is not None and epochs < 8)
+
+
 def test_rates_the_user_gives_pass_through_the_plan():
     from transferlab.strategies.auto import _unless_given
 

@@ -55,8 +55,8 @@ class Throughput:
         A step that back-propagates through only the last `trainable_share` of the network
         costs the forward pass plus that share of the backward pass.
         """
-        train = max(self.train or self.forward, self.forward)
-        step = self.forward + (train - self.forward) * min(1.0, max(0.0, trainable_share))
+        full = max(self.train or self.forward, self.forward)  # seconds per image, every parameter trainable
+        step = self.forward + (full - self.forward) * min(1.0, max(0.0, trainable_share))
         return (train + val) * self.decode + epochs * (train * (self.augment + step) + val * self.forward)
 
 

@@ -1,10 +1,11 @@
-"""Trainer callbacks: progress bar, CSV log, best checkpoint, resumable state, early stopping."""
+"""Trainer callbacks: progress bar, CSV log, best checkpoint, resumable state, early stopping, deadline."""
 
 from __future__ import annotations
 
 import csv
 import io
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -80,6 +81,26 @@ class ResumableState:
 
     def on_epoch_end(self, trainer, row: dict) -> None:
         save_training_state(self.path, trainer.model, trainer.optimizer, trainer.state)
+
+
+class Deadline:
+    """Stops when another epoch as long as the last would end after `until` (on the `now` clock).
+
+    `auto`'s budget: an estimate that was too low costs epochs, not the budget. The epoch is
+    timed on the same clock, so a clock that does not move (the tests') never stops a run.
+    """
+
+    def __init__(self, until: float, now: Callable[[], float]):
+        self.until, self.now = until, now
+        self.last = now()
+
+    def on_epoch_end(self, trainer, row: dict) -> None:
+        now = self.now()
+        epoch, self.last = now - self.last, now
+        if now + epoch > self.until:
+            log.info("stopping after epoch %d: another would end past the time budget", row["epoch"] + 1)
+            trainer.should_stop = True
+            trainer.state["stopped"] = True
 
 
 class EarlyStopping:

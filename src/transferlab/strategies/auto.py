@@ -26,6 +26,7 @@ from threadpoolctl import threadpool_limits
 from ..advise import Advice, AdviseOptions, advise
 from ..advise.backbone_choice import alternative_backbones
 from ..advise.budget import DEFAULT_BUDGET, format_seconds
+from ..advise.plan import MIN_FINETUNE_EPOCHS
 from ..advise.sweep import cv_folds
 from ..backbones import BackboneChoice
 from ..config import TrainConfig
@@ -54,17 +55,25 @@ def run_auto(ctx: RunContext) -> StrategyOutcome:
     # measured by rank 0 alone, one decision for all
     advice = on_main(lambda: advise(config.data, backbone, options, splits=ctx.splits))
     chosen = config.replace(**_unless_given(advice.config_changes(), config), budget=None)
-    trial = _maybe_trial(ctx, advice, config) if advice.trial is not None else None
+    deadline = start + budget
+    trial = _maybe_trial(ctx, advice, config, deadline) if advice.trial is not None else None
     if trial is not None and trial["kept"]:
-        chosen = config.replace(strategy="finetune", backbone=advice.backbone, layer=None, budget=None,
-                                **_unless_given(advice.trial.settings, config))
+        epochs = _epochs_that_fit(ctx, trial, advice.trial.settings["epochs"], deadline)
+        trial["final_epochs"] = epochs
+        if epochs is None:
+            trial["kept"] = False
+            trial["sentence"] += (f"; but even {MIN_FINETUNE_EPOCHS} epochs on the whole training split would end "
+                                  f"past the budget at the trial's measured pace: {advice.chosen.strategy} kept")
+        else:
+            chosen = config.replace(strategy="finetune", backbone=advice.backbone, layer=None, budget=None,
+                                    **{**_unless_given(advice.trial.settings, config), "epochs": epochs})
     ctx.notes.append(f"auto chose {chosen.strategy}: {advice.reasons[-1]}" if trial is None else
                      f"auto chose {chosen.strategy}: {trial['sentence']}")
     ctx.notes.extend(f"auto gave up {item}" for item in advice.budget.get("given_up", []))
     on_main(lambda: _plot_sweep(ctx, advice))
     # One BLAS thread for numpy/scipy (the probes' small matrix products), not for torch's kernels.
     with threadpool_limits(1, user_api="blas"):
-        outcome = FIXED_RUNNERS[chosen.strategy](dataclasses.replace(ctx, config=chosen))
+        outcome = FIXED_RUNNERS[chosen.strategy](dataclasses.replace(ctx, config=chosen, deadline=deadline))
     spent = ctx.now() - start
     ctx.notes.append(_budget_sentence(spent, budget))
     decision = {**advice.decision(), "trial": trial, "strategy": chosen.strategy,
@@ -77,8 +86,12 @@ def run_auto(ctx: RunContext) -> StrategyOutcome:
     return outcome
 
 
-def _maybe_trial(ctx: RunContext, advice: Advice, config: TrainConfig) -> dict:
-    """Fine-tune on fold 0's training part; compare with the frozen pick on fold 0's held-out images."""
+def _maybe_trial(ctx: RunContext, advice: Advice, config: TrainConfig, deadline: float) -> dict:
+    """Fine-tune on fold 0's training part; compare with the frozen pick on fold 0's held-out images.
+
+    The trial stops at half of the time left before `deadline`: it trains on at most 80 % of
+    the images its final run would, so that leaves the final run its share.
+    """
     start, frozen = time.perf_counter(), advice.chosen
     train = _swept(ctx.splits.train, advice.sweep.paths)
     inner, held = cv_folds(np.asarray(train.labels), config.seed)[0]  # the sweep's and candidates' first fold
@@ -88,7 +101,8 @@ def _maybe_trial(ctx: RunContext, advice: Advice, config: TrainConfig) -> dict:
                                   **_unless_given(advice.trial.settings, config))
     out = ctx.files.trial
     out.mkdir(exist_ok=True)
-    trial_ctx = dataclasses.replace(ctx, config=trial_config, out=out, splits=splits, resume=False, notes=[])
+    trial_ctx = dataclasses.replace(ctx, config=trial_config, out=out, splits=splits, resume=False, notes=[],
+                                    deadline=ctx.now() + (deadline - ctx.now()) / 2)
     with threadpool_limits(1, user_api="blas"):
         outcome = run_finetune(trial_ctx)
     accuracy, scored = on_main(lambda: _held_out_accuracy(outcome.classifier, splits.val, config.device,
@@ -102,9 +116,27 @@ def _maybe_trial(ctx: RunContext, advice: Advice, config: TrainConfig) -> dict:
     sentence = (f"fine-tuning trial on {len(inner)} training images scored {accuracy:.4f} on {scored} held-out "
                 f"ones against {baseline:.4f} for {frozen.strategy} (needs +{margin:.4f}): {verdict}")
     log.info("auto: %s", sentence)
+    epochs = [row["seconds"] for row in outcome.history if row["phase"] == "finetune"]
     return {"finetune_accuracy": accuracy, "frozen_strategy": frozen.strategy, "frozen_accuracy": baseline,
             "margin": margin, "train_images": int(len(inner)), "held_out_images": int(scored), "kept": kept,
+            "epochs_run": len(epochs), "epoch_seconds": round(float(np.mean(epochs)), 2) if epochs else None,
             "seconds": round(time.perf_counter() - start, 1), "sentence": sentence}
+
+
+def _epochs_that_fit(ctx: RunContext, trial: dict, planned: int, deadline: float) -> int | None:
+    """The planned epochs, or fewer (at least `MIN_FINETUNE_EPOCHS`; else None) where the trial's
+    measured pace, scaled to the whole training split, says they would end past `deadline`."""
+    if not trial["epoch_seconds"]:
+        return planned
+    scale = len(ctx.splits.train) / max(1, trial["train_images"])
+    setup = max(0.0, trial["seconds"] - trial["epoch_seconds"] * trial["epochs_run"]) * scale
+    fit = int((deadline - ctx.now() - setup) // (trial["epoch_seconds"] * scale))
+    if fit >= planned:
+        return planned
+    if fit < MIN_FINETUNE_EPOCHS:
+        return None
+    ctx.notes.append(f"auto gave up fine-tuning for {planned} epochs: {fit} fit the budget left at the trial's pace")
+    return fit
 
 
 def _budget_sentence(spent: float, budget: float) -> str:

@@ -15,7 +15,7 @@ from ..backbones import Backbone, BackboneChoice, Preprocessing
 from ..config import TrainConfig
 from ..data import DataSplits
 from ..data.decode import decode_images
-from ..engine.callbacks import BestCheckpoint, CSVLogger, EarlyStopping, ProgressBar, ResumableState
+from ..engine.callbacks import BestCheckpoint, CSVLogger, Deadline, EarlyStopping, ProgressBar, ResumableState
 from ..engine.checkpoint import load_training_state
 from ..engine.distributed import current_world
 from ..engine.trainer import Trainer
@@ -40,6 +40,8 @@ class RunContext:
     resume: bool = False
     notes: list[str] = field(default_factory=list)
     now: Callable[[], float] = time.perf_counter  # the time source a budget is spent against
+    # on `now`'s clock: no epoch starts that would end after it (auto's budget; one process only)
+    deadline: float | None = None
 
     @property
     def files(self) -> RunDir:
@@ -108,17 +110,22 @@ def maybe_resume(ctx: RunContext, trainer: Trainer) -> None:
 
 
 def standard_callbacks(ctx: RunContext, steps_per_epoch: int, earlier_rows: list[dict] | None = None) -> list:
-    """Progress bar, metrics.csv, best checkpoint, resumable state, early stopping.
+    """Progress bar, metrics.csv, best checkpoint, resumable state, early stopping, and the
+    context's deadline.
 
     Only the first process of a distributed run writes files and shows progress; every rank
-    stops early on the same (all-reduced) metrics.
+    stops early on the same (all-reduced) metrics. A deadline applies to one process only: ranks
+    timing their own epochs could stop apart.
     """
-    if not current_world().is_main:
+    world = current_world()
+    if not world.is_main:
         return [EarlyStopping(ctx.config.patience)]
+    deadline = [] if ctx.deadline is None or world.active else [Deadline(ctx.deadline, ctx.now)]
     return [
         ProgressBar(steps_per_epoch, enabled=ctx.progress),
         CSVLogger(ctx.files.metrics, earlier_rows),
         BestCheckpoint(ctx.files.best),
         EarlyStopping(ctx.config.patience),
+        *deadline,
         ResumableState(ctx.files.state),  # last: saves what the others decided
     ]
