@@ -9,6 +9,7 @@ from transferlab.advise.dataset import DatasetFacts
 from transferlab.advise.decide import (
     LARGE_PER_CLASS,
     choose_layer,
+    finetune_input_size,
     finetune_settings,
     pick_candidate,
     quadrant,
@@ -99,3 +100,12 @@ def test_data_unlike_imagenet_fine_tunes_every_layer(layer):
 def test_class_weights_for_imbalanced_data():
     assert wants_class_weights(_facts({"a": 300, "b": 100}))
     assert not wants_class_weights(_facts({"a": 200, "b": 100}))
+
+
+@pytest.mark.parametrize("side, size", [(28, 96), (64, 128), (100, 224), (200, None), (500, None)])
+def test_small_images_are_fine_tuned_at_twice_their_side_not_the_whole_input(side, size):
+    facts = DatasetFacts("d", ("a", "b"), {"a": 5, "b": 5}, {}, False, widths={"median": side + 10.0},
+                         heights={"median": float(side)})
+    assert finetune_input_size(facts, 256) == size  # the shorter median side counts
+    assert finetune_input_size(facts, 224) == (None if size == 224 else size)
+    assert finetune_input_size(_facts({"a": 5, "b": 5}), 224) is None  # no sizes measured: the backbone's

@@ -81,6 +81,7 @@ def test_auto_measures_fine_tuning_with_a_trial_when_frozen_features_leave_headr
     assert decision["strategy"] == result.summary["details"]["chosen_strategy"] == ("finetune" if kept
                                                                                     else frozen["strategy"])
     assert ("unfrozen_groups" in result.summary["details"]) is kept
+    assert trial["final"] == ("retrained on all of train" if kept else None)  # the fixed clock: a retrain fits
     assert not (result.out / "trial").exists()
 
 
@@ -104,18 +105,58 @@ def test_the_budget_sentence_says_what_was_spent_and_any_overrun():
     assert _budget_sentence(630.0, 600.0) == "auto spent 10 min 30 s, 30 s over its 10 min 00 s budget"
 
 
-@pytest.mark.parametrize("left, epochs", [(1000.0, 8), (75.0, 5), (30.0, None)])
-def test_the_final_fine_tuning_gets_the_epochs_the_trials_pace_leaves(tmp_path, left, epochs):
+@pytest.mark.parametrize("left, fits", [(1000.0, True), (112.5, True), (112.0, False)])
+def test_a_retrain_happens_only_where_the_trials_epochs_fit_at_its_pace(left, fits):
     from types import SimpleNamespace
 
-    from transferlab.strategies.auto import _epochs_that_fit
+    from transferlab.strategies.auto import _retrain_fits
 
     # the trial: 4 epochs of 10 s on 80 images, 10 s besides; the whole split is 100 images
-    trial = {"epoch_seconds": 10.0, "epochs_run": 4, "seconds": 50.0, "train_images": 80}
-    ctx = SimpleNamespace(splits=SimpleNamespace(train=[0] * 100), now=lambda: 0.0, notes=[])
-    # each epoch of the final run: 12.5 s, after 12.5 s of setup
-    assert _epochs_that_fit(ctx, trial, 8, deadline=left) == epochs
-    assert bool(ctx.notes) == (epochs is not None and epochs < 8)
+    record = {"epoch_seconds": 10.0, "epochs_run": 4, "seconds": 50.0, "train_images": 80}
+    ctx = SimpleNamespace(splits=SimpleNamespace(train=[0] * 100), now=lambda: 0.0)
+    # on all of train: 12.5 s of setup, then 12.5 s per epoch
+    assert _retrain_fits(ctx, record, 8, deadline=left) is fits
+
+
+def test_a_trial_that_wins_without_time_to_retrain_is_the_final_model(split_folder, tiny_weights, tmp_path,
+                                                                     monkeypatch):
+    from transferlab.advise import plan
+    from transferlab.strategies import auto
+
+    monkeypatch.setattr(plan, "TRIAL_BELOW", 1.01)
+    monkeypatch.setattr(auto, "TRIAL_MARGIN", -1.0)  # the trial wins
+    monkeypatch.setattr(auto, "TRIAL_MIN_IMAGES", -1.0)
+    monkeypatch.setattr(auto, "_retrain_fits", lambda *args: False)
+    result = train(_config(split_folder, tiny_weights, batch_size=8, epochs=2), tmp_path / "run")
+    summary = result.summary
+    trial = summary["details"]["decision"]["trial"]
+    assert trial["kept"] and trial["final"] == "the trial's model" and "final one" in trial["sentence"]
+    assert summary["details"]["chosen_strategy"] == "finetune" and summary["details"]["unfrozen_groups"]
+    assert summary["epochs"] == trial["epochs_run"]  # no second run
+    assert any("held-out training images" in note for note in summary["notes"])
+    assert (result.out / "metrics.csv").is_file() and not (result.out / "trial").exists()
+    assert load_model(result.out).classifier is not None and 0.0 <= summary["val"]["accuracy"] <= 1.0
+
+
+def test_small_images_get_their_trial_and_final_model_at_the_smaller_input(split_folder, tiny_weights, tmp_path,
+                                                                           monkeypatch):
+    from transferlab.advise import core, plan
+    from transferlab.strategies import auto
+
+    monkeypatch.setattr(plan, "TRIAL_BELOW", 1.01)
+    monkeypatch.setattr(auto, "TRIAL_MARGIN", -1.0)  # the trial wins
+    monkeypatch.setattr(auto, "TRIAL_MIN_IMAGES", -1.0)
+    monkeypatch.setattr(core, "finetune_input_size", lambda facts, default: 16)  # the rule has its own test
+    config = _config(split_folder, tiny_weights, batch_size=8, epochs=2).replace(input_size=None)
+    result = train(config, tmp_path / "run")
+    decision = result.summary["details"]["decision"]
+    assert decision["settings"]["input_size"] == 16 and decision["config"]["input_size"] == 16
+    assert any("Fine-tune at 16 px" in reason for reason in decision["reasons"])
+    loaded = load_model(result.out)
+    assert loaded.preprocessing.input_size == 16
+    probs, _, _ = predict_paths(loaded.classifier, [str(next(split_folder.rglob("*.png")))], loaded.preprocessing,
+                                device="cpu")
+    assert probs.shape == (1, 3)
 
 
 def test_rates_the_user_gives_pass_through_the_plan():
@@ -125,5 +166,7 @@ def test_rates_the_user_gives_pass_through_the_plan():
     assert _unless_given(planned, TrainConfig(data="x", strategy="auto")) == planned
     given = TrainConfig(data="x", strategy="auto", lr=1e-3, lr_mult=0.7)
     assert _unless_given(planned, given) == {"unfreeze": -1}
+    sized = TrainConfig(data="x", strategy="auto", input_size=160)
+    assert _unless_given({**planned, "input_size": 96}, sized) == planned
     default_typed = TrainConfig(data="x", strategy="auto", lr_mult=0.5)  # `--lr-mult 0.5`, the default's value
     assert _unless_given(planned, default_typed) == {"unfreeze": -1, "lr": 5e-4}

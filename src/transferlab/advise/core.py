@@ -20,7 +20,8 @@ from .backbone_choice import choose_backbone
 from .budget import Clock, format_seconds, parse_budget
 from .cost import measure_throughput, probe_seconds
 from .dataset import MIN_PER_CLASS, dataset_facts, grey_share, load_for_advice
-from .decide import choose_layer, pick_candidate, quadrant, similarity_votes, size_class, wants_class_weights
+from .decide import (choose_layer, finetune_input_size, pick_candidate, quadrant, similarity_votes, size_class,
+                     wants_class_weights)
 from .multitap import cached_layer_features, in_forward_order
 from .plan import describe_layer, finetune_candidate, frozen_candidates, make_plan, trial_candidate
 from .session import Session
@@ -170,7 +171,8 @@ def _measure_and_decide(s: Session, sample: list) -> Advice:
     cell = quadrant(size, similar)
     s.reasons += [size_reason, similar_reason,
                   f"Quadrant {cell['cell']}: the notes advise {cell['notes_advise']}.", layer_reason]
-    candidates, chosen = _candidates(s, sweep, layers, layer, features[layer], cell)
+    size = None if s.backbone.input_size else finetune_input_size(facts, s.base.preprocessing.input_size)
+    candidates, chosen = _candidates(s, sweep, layers, layer, features[layer], cell, size)
     plan = make_plan(s, chosen, wants_class_weights(facts))
     s.reasons.append(_closing_sentence(s, plan, facts))
     marked = tuple(replace(c, status="chosen") if c is chosen else c for c in candidates)
@@ -178,15 +180,16 @@ def _measure_and_decide(s: Session, sample: list) -> Advice:
                   sweep, marked, s.throughput, s.clock.to_dict(), tuple(s.warnings), s.clock.elapsed())
 
 
-def _candidates(s: Session, sweep, layers, layer, train_features, cell: dict):
-    """Frozen candidates compared by CV; fine-tuning added where the quadrant says large."""
+def _candidates(s: Session, sweep, layers, layer, train_features, cell: dict, size: int | None):
+    """Frozen candidates compared by CV; fine-tuning (at input side `size` where not None) planned
+    where the quadrant says large, or measured by a trial."""
     candidates = frozen_candidates(s, sweep, layer, train_features, cell["size"] == "small")
     frozen, compare_reason = pick_candidate(candidates)
     s.reasons.append(compare_reason)
     if cell["size"] == "large":
-        finetune, finetune_reason = finetune_candidate(s, layers, layer, cell["similarity"], frozen)
+        finetune, finetune_reason = finetune_candidate(s, layers, layer, cell["similarity"], frozen, size)
     else:
-        finetune, finetune_reason = trial_candidate(s, layers, layer, cell["similarity"], frozen, sweep)
+        finetune, finetune_reason = trial_candidate(s, layers, layer, cell["similarity"], frozen, sweep, size)
     if finetune_reason:
         s.reasons.append(finetune_reason)
     if finetune is None:

@@ -24,8 +24,8 @@ from ..models.freezing import trainable_groups
 from .advice import Plan
 from .budget import format_seconds
 from .candidates import Candidate, cv_dense_head, features_aug_epochs, linear_candidate
-from .cost import measure_train_step, probe_seconds
-from .decide import SATURATED, finetune_settings, se_of
+from .cost import Throughput, measure_throughput, measure_train_step, probe_seconds
+from .decide import MIN_FINETUNE_SIDE, SATURATED, finetune_settings, se_of
 from .session import Session
 from .sweep import MAX_FOLDS, SweepResult, layer_label
 
@@ -118,79 +118,102 @@ def _skipped(strategy: str, settings: dict, estimate: float, s: Session, what: s
     return Candidate(strategy, settings, None, None, (), estimate, status="skipped: budget")
 
 
-def finetune_candidate(s: Session, layers: list, layer: str | None, similarity: str,
-                       frozen: Candidate) -> tuple[Candidate | None, str]:
-    """Fine-tuning with the unfreeze depth from the sweep and as many epochs as the budget allows."""
+def finetune_candidate(s: Session, layers: list, layer: str | None, similarity: str, frozen: Candidate,
+                       size: int | None) -> tuple[Candidate | None, str]:
+    """Fine-tuning with the unfreeze depth from the sweep and as many epochs as the budget allows
+    (at input side `size`, where not None)."""
     if frozen.cv_mean is not None and frozen.cv_mean >= SATURATED:
         return None, (f"Not fine-tuning: the frozen base already scores {frozen.cv_mean:.4f} in CV "
                       f"(>= {SATURATED}); there is nothing left to measure a gain on.")
-    settings, why = finetune_settings(layers, layer, similarity)
-    if s.throughput.train is None:
-        s.throughput = replace(s.throughput, train=measure_train_step(s.base, s.sample, s.extraction.device))
+    settings, why, cost = _finetune_setup(s, layers, layer, similarity, size)
     for epochs in range(FINETUNE_EPOCHS, MIN_FINETUNE_EPOCHS - 1, -1):
         chosen = {**settings, "epochs": epochs, "augment": "light"}
-        estimate = run_seconds(s, "finetune", chosen)
+        estimate = run_seconds(s, "finetune", chosen, cost=cost)
         if s.clock.fits(estimate):
             if epochs < FINETUNE_EPOCHS:
                 s.clock.give_up(f"fine-tuning for {epochs} epochs instead of {FINETUNE_EPOCHS} (budget)")
             return Candidate("finetune", chosen, None, None, (), estimate, status="planned"), why
-    s.clock.give_up(f"fine-tuning (even {MIN_FINETUNE_EPOCHS} epochs need about "
-                    f"{format_seconds(run_seconds(s, 'finetune', {**settings, 'epochs': MIN_FINETUNE_EPOCHS}))})")
+    fewest = run_seconds(s, "finetune", {**settings, "epochs": MIN_FINETUNE_EPOCHS}, cost=cost)
+    s.clock.give_up(f"fine-tuning (even {MIN_FINETUNE_EPOCHS} epochs need about {format_seconds(fewest)})")
     return None, "Not fine-tuning: it does not fit the time budget; the best frozen-base candidate instead."
 
 
+def _finetune_setup(s: Session, layers: list, layer: str | None, similarity: str,
+                    size: int | None) -> tuple[dict, str, Throughput]:
+    """Where to unfreeze, at which input side, and the cost model at that side (its training step timed)."""
+    settings, why = finetune_settings(layers, layer, similarity)
+    if size is None:
+        if s.throughput.train is None:
+            s.throughput = replace(s.throughput, train=measure_train_step(s.base, s.sample, s.extraction.device))
+        return settings, why, s.throughput
+    base = replace(s.backbone, name=s.base.name, input_size=size).create()
+    cost = measure_throughput(base, s.sample, s.throughput.decode, s.extraction)
+    cost = replace(cost, train=measure_train_step(base, s.sample, s.extraction.device))
+    return {**settings, "input_size": size}, (
+        f"{why} Fine-tune at {size} px instead of {s.base.preprocessing.input_size}: the images are much "
+        f"smaller (twice their median side, at least {MIN_FINETUNE_SIDE} px)."), cost
+
+
 def trial_candidate(s: Session, layers: list, layer: str | None, similarity: str, frozen: Candidate,
-                    sweep: SweepResult) -> tuple[Candidate | None, str]:
+                    sweep: SweepResult, size: int | None) -> tuple[Candidate | None, str]:
     """Small data whose frozen features leave headroom: fine-tuning, decided by a measured trial.
 
     `train --strategy auto` fine-tunes on the CV's first training part and compares the result
-    with the frozen pick's score on the same held-out fold; `advise` only plans it.
+    with the frozen pick's score on the same held-out fold; `advise` only plans it. Where a
+    retrain on all of train for as many epochs does not fit after the trial, the trial's own
+    model is the final one: epochs gained 3-7 points on unlike data, a fifth more images less.
     """
     if frozen.cv_mean is None or frozen.cv_mean >= TRIAL_BELOW:
         return None, ""
-    settings, why = finetune_settings(layers, layer, similarity)
-    if s.throughput.train is None:
-        s.throughput = replace(s.throughput, train=measure_train_step(s.base, s.sample, s.extraction.device))
-    epochs, trial, final = _trial_epochs(s, settings, sweep, frozen.estimated_seconds)
+    settings, why, cost = _finetune_setup(s, layers, layer, similarity, size)
+    epochs, trial, final = _trial_epochs(s, settings, sweep, frozen.estimated_seconds, cost)
     chosen = {**settings, "epochs": epochs, "augment": "light"}
     if epochs is None:
-        s.clock.give_up(f"the fine-tuning trial (about {format_seconds(trial)}, then {format_seconds(final)} "
-                        f"to fine-tune for real, at {MIN_FINETUNE_EPOCHS} epochs)")
+        s.clock.give_up(f"the fine-tuning trial (about {format_seconds(trial)} at {MIN_FINETUNE_EPOCHS} epochs)")
         return None, f"No fine-tuning trial: it does not fit the time budget; {frozen.strategy} instead."
     where = "train" if sweep.samples == len(s.train) else f"the sweep's {sweep.samples:,} training images"
+    then = ("the trial's model is the final one (a retrain on all of train for as many epochs does not fit)"
+            if final is None else f"then fine-tunes on all of train (about {format_seconds(final)})")
     sentence = (f"The frozen base leaves headroom (CV {frozen.cv_mean:.4f} < {TRIAL_BELOW}): auto fine-tunes on "
                 f"{sweep.folds - 1}/{sweep.folds} of {where} for {epochs} epochs as a trial (about "
                 f"{format_seconds(trial)}) and keeps fine-tuning only if it beats {frozen.strategy} on the "
-                f"held-out fold. {why}")
-    return Candidate("finetune", chosen, None, None, (), final, status="trial"), sentence
+                f"held-out fold; if it does, {then}. {why}")
+    return Candidate("finetune", chosen, None, None, (), trial if final is None else final, status="trial"), sentence
 
 
-def _trial_epochs(s: Session, settings: dict, sweep: SweepResult, reserve: float) -> tuple[int | None, float, float]:
-    """The most epochs (up to `MAX_TRIAL_EPOCHS`; without a budget `FINETUNE_EPOCHS`) whose trial,
-    final run and the frozen fallback (`reserve`) fit the budget; None if even the fewest do not.
+def _trial_epochs(s: Session, settings: dict, sweep: SweepResult, reserve: float,
+                  cost: Throughput) -> tuple[int | None, float, float | None]:
+    """The most epochs (up to `MAX_TRIAL_EPOCHS`; without a budget `FINETUNE_EPOCHS`) whose trial
+    and the frozen fallback (`reserve`) fit the budget; None if even the fewest do not.
 
-    Returns (epochs, trial seconds, final-run seconds) at the epochs chosen (or at the fewest).
+    Returns (epochs, trial seconds, seconds of a retrain on all of train at those epochs, or
+    None where it would not fit after the trial: the trial's model is then the final one).
     """
     n, held = sweep.samples, sweep.samples // sweep.folds  # the trial runs on the sweep's folds
     share = _trainable_share(s, settings)
     most = FINETUNE_EPOCHS if s.clock.budget is None else MAX_TRIAL_EPOCHS
     for epochs in range(most, MIN_FINETUNE_EPOCHS - 1, -1):
-        trial = (s.throughput.finetune(n - held, held, epochs, share)
-                 + s.throughput.extraction(n) + s.throughput.extraction(held))
-        final = run_seconds(s, "finetune", {**settings, "epochs": epochs})
-        if s.clock.fits(trial + final + reserve):
-            return epochs, trial, final
-    return None, trial, final
+        trial = cost.finetune(n - held, held, epochs, share) + cost.extraction(n) + cost.extraction(held)
+        if s.clock.fits(trial + reserve):
+            final = run_seconds(s, "finetune", {**settings, "epochs": epochs}, cost=cost)
+            return epochs, trial, final if s.clock.fits(trial + final + reserve) else None
+    return None, trial, None
 
 
-def run_seconds(s: Session, strategy: str, settings: dict, dim: int = 1280) -> float:
-    """Estimated seconds of `train` with this strategy after the advice (its caches are warm)."""
+def run_seconds(s: Session, strategy: str, settings: dict, dim: int = 1280, cost: Throughput | None = None) -> float:
+    """Estimated seconds of `train` with this strategy after the advice (its caches are warm).
+
+    `cost`: the cost model of a fine-tuning run at its own input side (default: the session's).
+    """
     layer, t = settings.get("layer"), s.throughput
     n = len(s.train)
     if strategy == "finetune":
-        share = _trainable_share(s, settings)
-        return (t.finetune(n, len(s.splits.val), settings["epochs"], share)
-                + s.extraction_seconds(None) + probe_seconds(n, dim, len(DEFAULT_CS)) + s.evaluation_seconds())
+        share, tuned = _trainable_share(s, settings), cost or t
+        phase_one = sum(tuned.extraction(len(images)) for images in [s.train, *s.held_out()])
+        if "input_size" not in settings:  # at the session's side the sweep's features are cached
+            phase_one = s.extraction_seconds(None)
+        return (tuned.finetune(n, len(s.splits.val), settings["epochs"], share)
+                + phase_one + probe_seconds(n, dim, len(DEFAULT_CS)) + s.evaluation_seconds())
     seconds = s.extraction_seconds(layer) + s.evaluation_seconds()
     if strategy == "linear":
         return seconds + probe_seconds(n, dim, len(DEFAULT_CS))

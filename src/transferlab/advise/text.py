@@ -8,7 +8,7 @@ from .sweep import SweepResult
 
 _FLAGS = {"layer": "--layer", "views": "--views", "augment": "--augment", "epochs": "--epochs",
           "unfreeze": "--unfreeze", "unfreeze_from": "--unfreeze-from", "backbone": "--backbone", "lr": "--lr",
-          "lr_mult": "--lr-mult"}
+          "lr_mult": "--lr-mult", "input_size": "--input-size"}
 
 
 def format_sweep(sweep: SweepResult) -> str:

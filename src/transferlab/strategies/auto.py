@@ -9,8 +9,9 @@ passes through. Without a budget it spends `DEFAULT_BUDGET` (10 minutes).
 
 Where the advice asks for a fine-tuning trial (small data whose frozen features leave headroom),
 auto fine-tunes on the training part of the CV's first fold, scores it on that fold's held-out
-images, and fine-tunes for real only if it beats the frozen pick's score on the same images.
-The validation split that the run reports is never used to choose.
+images, and keeps fine-tuning only if it beats the frozen pick's score on the same images: it
+then fine-tunes on all of train where as many epochs still fit the budget, and otherwise keeps
+the trial's model. The validation split that the run reports is never used to choose.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import dataclasses
 import logging
 import shutil
 import time
+from typing import NamedTuple
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -26,13 +28,13 @@ from threadpoolctl import threadpool_limits
 from ..advise import Advice, AdviseOptions, advise
 from ..advise.backbone_choice import alternative_backbones
 from ..advise.budget import DEFAULT_BUDGET, format_seconds
-from ..advise.plan import MIN_FINETUNE_EPOCHS
 from ..advise.sweep import cv_folds
 from ..backbones import BackboneChoice
 from ..config import TrainConfig
 from ..data import ImageSet
 from ..engine.distributed import current_world, on_main
 from ..evaluation.predictions import predict_paths
+from ..paths import RunDir
 from ..viz.render.advise import plot_depth_sweep
 from .common import RunContext, StrategyOutcome
 from .finetune import run_finetune
@@ -57,40 +59,50 @@ def run_auto(ctx: RunContext) -> StrategyOutcome:
     chosen = config.replace(**_unless_given(advice.config_changes(), config), budget=None)
     deadline = start + budget
     trial = _maybe_trial(ctx, advice, config, deadline) if advice.trial is not None else None
-    if trial is not None and trial["kept"]:
-        epochs = _epochs_that_fit(ctx, trial, advice.trial.settings["epochs"], deadline)
-        trial["final_epochs"] = epochs
-        if epochs is None:
-            trial["kept"] = False
-            trial["sentence"] += (f"; but even {MIN_FINETUNE_EPOCHS} epochs on the whole training split would end "
-                                  f"past the budget at the trial's measured pace: {advice.chosen.strategy} kept")
+    outcome = None
+    if trial is not None and trial.record["kept"]:
+        chosen = config.replace(strategy="finetune", backbone=advice.backbone, layer=None, budget=None,
+                                **_unless_given(advice.trial.settings, config))
+        if on_main(lambda: _retrain_fits(ctx, trial.record, chosen.epochs, deadline)):
+            trial.record["final"] = "retrained on all of train"
         else:
-            chosen = config.replace(strategy="finetune", backbone=advice.backbone, layer=None, budget=None,
-                                    **{**_unless_given(advice.trial.settings, config), "epochs": epochs})
-    ctx.notes.append(f"auto chose {chosen.strategy}: {advice.reasons[-1]}" if trial is None else
-                     f"auto chose {chosen.strategy}: {trial['sentence']}")
+            outcome = _keep_trial_model(ctx, trial)
+    if trial is not None:
+        _forget_trial(ctx)
+    sentence = advice.reasons[-1] if trial is None else trial.record["sentence"]
+    ctx.notes.append(f"auto chose {chosen.strategy}: {sentence}")
     ctx.notes.extend(f"auto gave up {item}" for item in advice.budget.get("given_up", []))
     on_main(lambda: _plot_sweep(ctx, advice))
-    # One BLAS thread for numpy/scipy (the probes' small matrix products), not for torch's kernels.
-    with threadpool_limits(1, user_api="blas"):
-        outcome = FIXED_RUNNERS[chosen.strategy](dataclasses.replace(ctx, config=chosen, deadline=deadline))
+    if outcome is None:
+        # One BLAS thread for numpy/scipy (the probes' small matrix products), not for torch's kernels.
+        with threadpool_limits(1, user_api="blas"):
+            outcome = FIXED_RUNNERS[chosen.strategy](dataclasses.replace(ctx, config=chosen, deadline=deadline))
     spent = ctx.now() - start
     ctx.notes.append(_budget_sentence(spent, budget))
-    decision = {**advice.decision(), "trial": trial, "strategy": chosen.strategy,
+    record = None if trial is None else trial.record
+    decision = {**advice.decision(), "trial": record, "strategy": chosen.strategy,
                 "config": {k: v for k, v in chosen.to_dict().items() if v != config.to_dict().get(k)}}
     decision["budget"] = {**decision["budget"], "spent_seconds": round(spent, 1)}
-    if trial is not None and trial["kept"]:
+    if record is not None and record["kept"]:
         decision["settings"] = {"backbone": advice.backbone, **advice.trial.settings}
-        decision["reasons"] = [*decision["reasons"], f"Trial: {trial['sentence']}."]
+        decision["reasons"] = [*decision["reasons"], f"Trial: {record['sentence']}."]
     outcome.details = {**outcome.details, "decision": decision, "chosen_strategy": chosen.strategy}
     return outcome
 
 
-def _maybe_trial(ctx: RunContext, advice: Advice, config: TrainConfig, deadline: float) -> dict:
+class Trial(NamedTuple):
+    """A fine-tuning trial: what it measured (`record`, kept in summary.json) and what it trained."""
+
+    record: dict
+    outcome: StrategyOutcome
+    notes: list[str]
+
+
+def _maybe_trial(ctx: RunContext, advice: Advice, config: TrainConfig, deadline: float) -> Trial:
     """Fine-tune on fold 0's training part; compare with the frozen pick on fold 0's held-out images.
 
-    The trial stops at half of the time left before `deadline`: it trains on at most 80 % of
-    the images its final run would, so that leaves the final run its share.
+    The trial may run until the frozen pick's estimated run time before `deadline`: where it
+    wins and a retrain on all of train would not fit as many epochs, its model is the final one.
     """
     start, frozen = time.perf_counter(), advice.chosen
     train = _swept(ctx.splits.train, advice.sweep.paths)
@@ -102,7 +114,7 @@ def _maybe_trial(ctx: RunContext, advice: Advice, config: TrainConfig, deadline:
     out = ctx.files.trial
     out.mkdir(exist_ok=True)
     trial_ctx = dataclasses.replace(ctx, config=trial_config, out=out, splits=splits, resume=False, notes=[],
-                                    deadline=ctx.now() + (deadline - ctx.now()) / 2)
+                                    deadline=deadline - frozen.estimated_seconds)
     with threadpool_limits(1, user_api="blas"):
         outcome = run_finetune(trial_ctx)
     accuracy, scored = on_main(lambda: _held_out_accuracy(outcome.classifier, splits.val, config.device,
@@ -110,33 +122,47 @@ def _maybe_trial(ctx: RunContext, advice: Advice, config: TrainConfig, deadline:
     baseline = frozen.fold_scores[0]
     margin = max(TRIAL_MARGIN, TRIAL_MIN_IMAGES / max(1, scored))
     kept = accuracy >= baseline + margin
-    if current_world().is_main:
-        shutil.rmtree(out, ignore_errors=True)  # the trial's weights are not the run's; its numbers are kept below
     verdict = "fine-tuning kept" if kept else f"{frozen.strategy} kept"
     sentence = (f"fine-tuning trial on {len(inner)} training images scored {accuracy:.4f} on {scored} held-out "
                 f"ones against {baseline:.4f} for {frozen.strategy} (needs +{margin:.4f}): {verdict}")
     log.info("auto: %s", sentence)
     epochs = [row["seconds"] for row in outcome.history if row["phase"] == "finetune"]
-    return {"finetune_accuracy": accuracy, "frozen_strategy": frozen.strategy, "frozen_accuracy": baseline,
-            "margin": margin, "train_images": int(len(inner)), "held_out_images": int(scored), "kept": kept,
-            "epochs_run": len(epochs), "epoch_seconds": round(float(np.mean(epochs)), 2) if epochs else None,
-            "seconds": round(time.perf_counter() - start, 1), "sentence": sentence}
+    record = {"finetune_accuracy": accuracy, "frozen_strategy": frozen.strategy, "frozen_accuracy": baseline,
+              "margin": margin, "train_images": int(len(inner)), "held_out_images": int(scored), "kept": kept,
+              "epochs_run": len(epochs), "epoch_seconds": round(float(np.mean(epochs)), 2) if epochs else None,
+              "seconds": round(time.perf_counter() - start, 1), "sentence": sentence,
+              "final": "retrained on all of train" if kept else None}
+    return Trial(record, outcome, trial_ctx.notes)
 
 
-def _epochs_that_fit(ctx: RunContext, trial: dict, planned: int, deadline: float) -> int | None:
-    """The planned epochs, or fewer (at least `MIN_FINETUNE_EPOCHS`; else None) where the trial's
-    measured pace, scaled to the whole training split, says they would end past `deadline`."""
-    if not trial["epoch_seconds"]:
-        return planned
-    scale = len(ctx.splits.train) / max(1, trial["train_images"])
-    setup = max(0.0, trial["seconds"] - trial["epoch_seconds"] * trial["epochs_run"]) * scale
-    fit = int((deadline - ctx.now() - setup) // (trial["epoch_seconds"] * scale))
-    if fit >= planned:
-        return planned
-    if fit < MIN_FINETUNE_EPOCHS:
-        return None
-    ctx.notes.append(f"auto gave up fine-tuning for {planned} epochs: {fit} fit the budget left at the trial's pace")
-    return fit
+def _retrain_fits(ctx: RunContext, record: dict, epochs: int, deadline: float) -> bool:
+    """Whether fine-tuning on the whole training split for `epochs` ends before `deadline` at the
+    trial's measured pace (scaled to the split's size)."""
+    if not record["epoch_seconds"]:
+        return True
+    scale = len(ctx.splits.train) / max(1, record["train_images"])
+    setup = max(0.0, record["seconds"] - record["epoch_seconds"] * record["epochs_run"]) * scale
+    return ctx.now() + setup + epochs * record["epoch_seconds"] * scale <= deadline
+
+
+def _keep_trial_model(ctx: RunContext, trial: Trial) -> StrategyOutcome:
+    """The trial's model as the run's: its curves become the run's (their validation is the held-out fold)."""
+    record = trial.record
+    record["final"] = "the trial's model"
+    record["sentence"] += (f"; the trial's model is the final one (a retrain on all {len(ctx.splits.train)} training "
+                           f"images for as many epochs would end past the budget at the trial's pace)")
+    ctx.notes.extend(trial.notes)
+    ctx.notes.append(f"the curves' validation is the trial's {record['held_out_images']} held-out training images; "
+                     "the run's validation split is scored only at the end")
+    if current_world().is_main and ctx.files.trial.joinpath(RunDir.METRICS).is_file():
+        shutil.move(ctx.files.trial / RunDir.METRICS, ctx.files.metrics)
+    return trial.outcome
+
+
+def _forget_trial(ctx: RunContext) -> None:
+    """The trial's folder (its weights are in memory or not the run's; its numbers are in the record)."""
+    if current_world().is_main:
+        shutil.rmtree(ctx.files.trial, ignore_errors=True)
 
 
 def _budget_sentence(spent: float, budget: float) -> str:
@@ -147,8 +173,10 @@ def _budget_sentence(spent: float, budget: float) -> str:
 
 
 def _unless_given(settings: dict, config: TrainConfig) -> dict:
-    """`settings` without the rates the user chose (`--lr`, `--lr-mult`): those pass through."""
-    given = {"lr": config.lr is not None, "lr_mult": config.lr_mult is not None}
+    """`settings` without the rates and input side the user chose (`--lr`, `--lr-mult`, `--input-size`):
+    those pass through."""
+    given = {"lr": config.lr is not None, "lr_mult": config.lr_mult is not None,
+             "input_size": config.input_size is not None}
     return {k: v for k, v in settings.items() if not given.get(k, False)}
 
 
