@@ -49,7 +49,22 @@ def run_one(config, workdir: Path, name: str) -> dict:
     return {"val_acc": result.val_accuracy, "test_acc": (summary.get("test") or {}).get("accuracy"),
             "seconds": time.perf_counter() - start,
             "chosen": f"{details.get('chosen_strategy', summary['strategy'])} on {summary['backbone']}"
-                      + (f" at {summary['layer']}" if summary.get("layer") else "")}
+                      + (f" at {summary['layer']}" if summary.get("layer") else "") + _how(details.get("decision"))}
+
+
+def _how(decision: dict | None) -> str:
+    """What auto's decision adds: the layer and input side it chose, and a fine-tuning trial's outcome."""
+    if not decision:
+        return ""
+    settings, trial, parts = decision.get("settings", {}), decision.get("trial"), []
+    if settings.get("layer"):
+        parts.append(f"at {settings['layer']}")
+    if settings.get("input_size"):
+        parts.append(f"{settings['input_size']} px")
+    if trial:
+        parts.append(f"trial {trial['finetune_accuracy']:.4f} vs {trial['frozen_accuracy']:.4f}, "
+                     f"{trial['epochs_run']} epochs" + (f", {trial['final']}" if trial.get("final") else ""))
+    return f" ({'; '.join(parts)})" if parts else ""
 
 
 def measure_all(args: argparse.Namespace, workdir: Path) -> list[dict]:
