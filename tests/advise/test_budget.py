@@ -43,3 +43,22 @@ def test_fine_tuning_costs_every_training_image_each_epoch():
     assert machine.finetune(100, 20, 5, 1.0) == pytest.approx(0.12 + 5 * (100 * 0.032 + 20 * 0.01))
     # half the network trainable: the forward pass plus half of the rest
     assert machine.finetune(100, 20, 5, 0.5) == pytest.approx(0.12 + 5 * (100 * 0.022 + 20 * 0.01))
+    # a frozen prefix of 75 % of the FLOPs runs once per view (4 views of the 100 training
+    # images, the 20 validation ones once); each epoch pays the remaining quarter and the backward
+    once = 0.12 + 4 * 100 * (0.002 + 0.0075) + 20 * 0.0075
+    assert machine.finetune(100, 20, 5, 0.25, prefix_share=0.75) == pytest.approx(
+        once + 5 * (100 * (0.0025 + 0.005) + 20 * 0.0025))
+
+
+def test_the_plan_prices_the_frozen_prefix_only_where_fine_tuning_leaves_one(tiny_weights):
+    from types import SimpleNamespace
+
+    from transferlab.advise.plan import _prefix_share
+    from transferlab.backbones import BackboneChoice
+
+    base = BackboneChoice("tiny_cnn", tiny_weights).create()
+    session = SimpleNamespace(base=base)
+    flags = [p.requires_grad for p in base.parameters()]
+    assert 0.0 < _prefix_share(session, {"unfreeze": 1, "unfreeze_from": None}) < 1.0
+    assert _prefix_share(session, {"unfreeze": -1, "unfreeze_from": None}) == 0.0  # the whole network trains
+    assert [p.requires_grad for p in base.parameters()] == flags  # the session's network is left as it was

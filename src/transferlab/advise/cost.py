@@ -19,6 +19,7 @@ from ..data.augment import train_transform
 from ..data.transforms import eval_transform
 from ..engine.device import autocast, pick_device, to_device
 from ..features.extract import ExtractionOptions, extract_features
+from ..features.prefix import PREFIX_VIEWS
 from ..models.inference import OPENVINO_MIN_IMAGES, planned_engine
 
 PROBE_SECONDS_PER_UNIT = 5e-8  # logistic probe, one BLAS thread: seconds per (sample x feature x fit), 2 cores
@@ -49,15 +50,23 @@ class Throughput:
         """`views` augmented passes over decoded images."""
         return views * images * (self.augment + self.forward)
 
-    def finetune(self, train: int, val: int, epochs: int, trainable_share: float) -> float:
+    def finetune(self, train: int, val: int, epochs: int, trainable_share: float, prefix_share: float = 0.0) -> float:
         """Decoding once, then `epochs` of augmented training steps and a validation pass.
 
         A step that back-propagates through only the last `trainable_share` of the network
-        costs the forward pass plus that share of the backward pass.
+        costs the forward pass plus that share of the backward pass. Where a frozen prefix
+        (`prefix_share` of the forward FLOPs) runs once per image and view instead
+        (`strategies.finetune_prefix`), each epoch pays only the rest of the forward pass.
         """
         full = max(self.train or self.forward, self.forward)  # seconds per image, every parameter trainable
-        step = self.forward + (full - self.forward) * min(1.0, max(0.0, trainable_share))
-        return (train + val) * self.decode + epochs * (train * (self.augment + step) + val * self.forward)
+        backward = (full - self.forward) * min(1.0, max(0.0, trainable_share))
+        rest = self.forward * (1.0 - min(1.0, max(0.0, prefix_share)))
+        once = (train + val) * self.decode
+        if prefix_share > 0:
+            views = min(epochs, PREFIX_VIEWS)
+            once += views * train * (self.augment + self.forward - rest) + val * (self.forward - rest)
+            return once + epochs * (train * (rest + backward) + val * rest)
+        return once + epochs * (train * (self.augment + self.forward + backward) + val * self.forward)
 
 
 def probe_seconds(samples: int, dim: int, fits: int) -> float:

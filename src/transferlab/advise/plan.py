@@ -21,6 +21,7 @@ from ..data.decode import decode_images
 from ..features import AugmentedView, FeatureSet, cached_features
 from ..features.probes import DEFAULT_CS
 from ..models.freezing import trainable_groups
+from ..models.split import split_backbone
 from .advice import Plan
 from .budget import format_seconds
 from .candidates import Candidate, cv_dense_head, features_aug_epochs, linear_candidate
@@ -193,10 +194,10 @@ def _trial_epochs(s: Session, settings: dict, sweep: SweepResult, reserve: float
     None where it would not fit after the trial: the trial's model is then the final one).
     """
     n, held = sweep.samples, sweep.samples // sweep.folds  # the trial runs on the sweep's folds
-    share = _trainable_share(s, settings)
+    share, prefix = _trainable_share(s, settings), _prefix_share(s, settings)
     most = FINETUNE_EPOCHS if s.clock.budget is None else MAX_TRIAL_EPOCHS
     for epochs in range(most, MIN_FINETUNE_EPOCHS - 1, -1):
-        trial = cost.finetune(n - held, held, epochs, share) + cost.extraction(n) + cost.extraction(held)
+        trial = cost.finetune(n - held, held, epochs, share, prefix) + cost.extraction(n) + cost.extraction(held)
         if s.clock.fits(trial + reserve):
             final = run_seconds(s, "finetune", {**settings, "epochs": epochs}, cost=cost)
             return epochs, trial, final if s.clock.fits(trial + final + reserve) else None
@@ -215,7 +216,7 @@ def run_seconds(s: Session, strategy: str, settings: dict, dim: int = 1280, cost
         phase_one = sum(tuned.extraction(len(images)) for images in [s.train, *s.held_out()])
         if "input_size" not in settings:  # at the session's side the sweep's features are cached
             phase_one = s.extraction_seconds(None)
-        return (tuned.finetune(n, len(s.splits.val), settings["epochs"], share)
+        return (tuned.finetune(n, len(s.splits.val), settings["epochs"], share, _prefix_share(s, settings))
                 + phase_one + probe_seconds(n, dim, len(DEFAULT_CS)) + s.evaluation_seconds())
     seconds = s.extraction_seconds(layer) + s.evaluation_seconds()
     if strategy == "linear":
@@ -234,6 +235,23 @@ def _trainable_share(s: Session, settings: dict) -> float:
     trainable = {n for g in groups for n in g.param_names}
     sizes = {n: p.numel() for n, p in s.base.body.named_parameters()}
     return sum(sizes[n] for n in trainable) / max(1, sum(sizes.values()))
+
+
+def _prefix_share(s: Session, settings: dict) -> float:
+    """The share of the forward FLOPs that fine-tuning with `settings` runs once per image and view
+    on the frozen-prefix path (`models.split`); 0.0 where it runs the whole network every epoch."""
+    groups = trainable_groups(s.base, settings.get("unfreeze"), settings.get("unfreeze_from"))
+    trainable = {n for g in groups for n in g.param_names}
+    params = dict(s.base.body.named_parameters())
+    flags = {n: p.requires_grad for n, p in params.items()}
+    try:
+        for name, param in params.items():
+            param.requires_grad_(name in trainable)
+        split = split_backbone(s.base)
+    finally:
+        for name, param in params.items():
+            param.requires_grad_(flags[name])
+    return 0.0 if split is None else split.prefix_share
 
 
 def make_plan(s: Session, chosen: Candidate, class_weights: bool) -> Plan:

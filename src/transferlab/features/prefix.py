@@ -32,6 +32,7 @@ from .extract import ExtractionOptions
 log = logging.getLogger(__name__)
 
 BATCH = 64
+PREFIX_VIEWS = 4  # augmented views drawn per image: epoch e of a fine-tuning trains on view e mod K
 
 
 def prefix_maps_bytes(split: BackboneSplit, side: int, images: int) -> int:

@@ -17,7 +17,8 @@ from ..models.classifier import Classifier
 from ..models.freezing import ParamGroup, freeze_except, trainable_groups
 from .common import RunContext, StrategyOutcome, make_backbone, resolve_preprocessing
 from .endtoend import Phase, decode_split, range_test_on_images, train_on_images
-from .finetune_prefix import PREFIX_VIEWS, prefix_split, train_on_prefix
+from ..features.prefix import PREFIX_VIEWS
+from .finetune_prefix import prefix_split, train_on_prefix
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from ..engine.distributed import World, current_world
 from ..engine.optim import make_loss, make_optimizer
 from ..engine.schedule import lr_multiplier
 from ..engine.trainer import Trainer, TrainerOptions
-from ..features.prefix import cached_prefix_maps, prefix_maps_bytes
+from ..features.prefix import PREFIX_VIEWS, cached_prefix_maps, prefix_maps_bytes
 from ..models.classifier import Classifier
 from ..models.storage import load_weights
 from ..models.split import BackboneSplit, SuffixClassifier, split_backbone
@@ -35,7 +35,6 @@ from .endtoend import Phase, batch_mixing, record_augment
 
 log = logging.getLogger(__name__)
 
-PREFIX_VIEWS = 4  # augmented views drawn per image: epoch e trains on view e mod K
 PREFIX_DISK_BYTES = 8 << 30  # all views of the training set in fp16, at most
 
 
