@@ -44,9 +44,10 @@ def test_fine_tuning_costs_every_training_image_each_epoch():
     # half the network trainable: the forward pass plus half of the rest
     assert machine.finetune(100, 20, 5, 0.5) == pytest.approx(0.12 + 5 * (100 * 0.022 + 20 * 0.01))
     # a frozen prefix of 75 % of the FLOPs runs once per view (4 views of the 100 training
-    # images, the 20 validation ones once); each epoch pays the remaining quarter and the backward
+    # images, the 20 validation ones once); each epoch pays the remaining quarter of the forward
+    # and of the backward pass (by FLOPs, whatever share of the parameters trains)
     once = 0.12 + 4 * 100 * (0.002 + 0.0075) + 20 * 0.0075
-    assert machine.finetune(100, 20, 5, 0.25, prefix_share=0.75) == pytest.approx(
+    assert machine.finetune(100, 20, 5, 0.5, prefix_share=0.75) == pytest.approx(
         once + 5 * (100 * (0.0025 + 0.005) + 20 * 0.0025))
 
 

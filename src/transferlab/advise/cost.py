@@ -54,13 +54,17 @@ class Throughput:
         """Decoding once, then `epochs` of augmented training steps and a validation pass.
 
         A step that back-propagates through only the last `trainable_share` of the network
-        costs the forward pass plus that share of the backward pass. Where a frozen prefix
-        (`prefix_share` of the forward FLOPs) runs once per image and view instead
-        (`strategies.finetune_prefix`), each epoch pays only the rest of the forward pass.
+        costs the forward pass plus that share of the backward pass. Where the frozen prefix
+        before the first trainable module is known (`prefix_share` of the forward FLOPs), the
+        backward pass stops there, so its share is the rest of the FLOPs (the top groups hold
+        most parameters but few FLOPs), and the prefix runs once per image and view
+        (`strategies.finetune_prefix`): each epoch pays only the rest of the forward pass.
         """
         full = max(self.train or self.forward, self.forward)  # seconds per image, every parameter trainable
-        backward = (full - self.forward) * min(1.0, max(0.0, trainable_share))
-        rest = self.forward * (1.0 - min(1.0, max(0.0, prefix_share)))
+        prefix_share = min(1.0, max(0.0, prefix_share))
+        share = 1.0 - prefix_share if prefix_share > 0 else min(1.0, max(0.0, trainable_share))
+        backward = (full - self.forward) * share
+        rest = self.forward * (1.0 - prefix_share)
         once = (train + val) * self.decode
         if prefix_share > 0:
             views = min(epochs, PREFIX_VIEWS)
