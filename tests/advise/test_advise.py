@@ -127,6 +127,11 @@ def test_headroom_on_small_data_plans_a_fine_tuning_trial_not_a_guess(split_fold
     from transferlab.advise import plan
 
     monkeypatch.setattr(plan, "TRIAL_BELOW", 1.01)
+    perfect = _advise(split_folder, tiny_weights)  # colour classes: the frozen pick is perfect on fold 0
+    assert perfect.chosen.fold_scores[0] == 1.0 and perfect.trial is None
+    assert any("no trial can beat it by the margin" in reason for reason in perfect.reasons)
+    monkeypatch.setattr(plan, "TRIAL_MARGIN", -1.0)  # as if a trial could still win
+    monkeypatch.setattr(plan, "TRIAL_MIN_IMAGES", -1.0)
     advice = _advise(split_folder, tiny_weights)
     assert advice.plan.strategy in ("linear", "features", "features-aug")  # the frozen pick stays the plan
     assert advice.trial is not None and advice.trial.settings["epochs"] == 5 and advice.chosen.strategy == advice.plan.strategy

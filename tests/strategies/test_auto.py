@@ -69,8 +69,8 @@ def test_auto_measures_fine_tuning_with_a_trial_when_frozen_features_leave_headr
     from transferlab.strategies import auto
 
     monkeypatch.setattr(plan, "TRIAL_BELOW", 1.01)  # any frozen score leaves 'headroom'
-    monkeypatch.setattr(auto, "TRIAL_MARGIN", margin)  # force the verdict both ways
-    monkeypatch.setattr(auto, "TRIAL_MIN_IMAGES", margin)
+    monkeypatch.setattr(plan, "trial_margin", lambda held: -1.0)  # a trial is planned even after a perfect fold
+    monkeypatch.setattr(auto, "trial_margin", lambda scored: margin)  # force the verdict both ways
     result = train(_config(split_folder, tiny_weights, batch_size=8), tmp_path / "run")
     decision = result.summary["details"]["decision"]
     trial = decision["trial"]
@@ -90,6 +90,7 @@ def test_a_sweep_on_a_subsample_still_gets_its_trial_on_the_same_folds(split_fol
     from transferlab.advise import plan, sweep
 
     monkeypatch.setattr(plan, "TRIAL_BELOW", 1.01)
+    monkeypatch.setattr(plan, "trial_margin", lambda held: -1.0)  # planned even after a perfect fold
     monkeypatch.setattr(sweep, "MAX_CV_SAMPLES", 15)  # the sweep and candidates see 15 of the 30 images
     result = train(_config(split_folder, tiny_weights, batch_size=8, epochs=1), tmp_path / "run")
     decision = result.summary["details"]["decision"]
@@ -124,8 +125,8 @@ def test_a_trial_that_wins_without_time_to_retrain_is_the_final_model(split_fold
     from transferlab.strategies import auto
 
     monkeypatch.setattr(plan, "TRIAL_BELOW", 1.01)
-    monkeypatch.setattr(auto, "TRIAL_MARGIN", -1.0)  # the trial wins
-    monkeypatch.setattr(auto, "TRIAL_MIN_IMAGES", -1.0)
+    monkeypatch.setattr(plan, "TRIAL_MARGIN", -1.0)  # the trial is planned and wins
+    monkeypatch.setattr(plan, "TRIAL_MIN_IMAGES", -1.0)
     monkeypatch.setattr(auto, "_retrain_fits", lambda *args: False)
     result = train(_config(split_folder, tiny_weights, batch_size=8, epochs=2), tmp_path / "run")
     summary = result.summary
@@ -144,8 +145,8 @@ def test_small_images_get_their_trial_and_final_model_at_the_smaller_input(split
     from transferlab.strategies import auto
 
     monkeypatch.setattr(plan, "TRIAL_BELOW", 1.01)
-    monkeypatch.setattr(auto, "TRIAL_MARGIN", -1.0)  # the trial wins
-    monkeypatch.setattr(auto, "TRIAL_MIN_IMAGES", -1.0)
+    monkeypatch.setattr(plan, "TRIAL_MARGIN", -1.0)  # the trial is planned and wins
+    monkeypatch.setattr(plan, "TRIAL_MIN_IMAGES", -1.0)
     monkeypatch.setattr(core, "finetune_input_size", lambda facts, default: 16)  # the rule has its own test
     config = _config(split_folder, tiny_weights, batch_size=8, epochs=2).replace(input_size=None)
     result = train(config, tmp_path / "run")

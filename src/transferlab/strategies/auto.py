@@ -28,6 +28,7 @@ from threadpoolctl import threadpool_limits
 from ..advise import Advice, AdviseOptions, advise
 from ..advise.backbone_choice import alternative_backbones
 from ..advise.budget import DEFAULT_BUDGET, format_seconds
+from ..advise.plan import trial_margin
 from ..advise.sweep import cv_folds
 from ..backbones import BackboneChoice
 from ..config import TrainConfig
@@ -42,9 +43,6 @@ from .registry import FIXED_RUNNERS
 
 log = logging.getLogger(__name__)
 
-# The trial must beat the frozen pick on the held-out fold by this share and this many images: its best
-# epoch is chosen on that fold, which flatters it a little.
-TRIAL_MARGIN, TRIAL_MIN_IMAGES = 0.01, 2
 
 
 def run_auto(ctx: RunContext) -> StrategyOutcome:
@@ -120,7 +118,7 @@ def _maybe_trial(ctx: RunContext, advice: Advice, config: TrainConfig, deadline:
     accuracy, scored = on_main(lambda: _held_out_accuracy(outcome.classifier, splits.val, config.device,
                                                                    config.engine))
     baseline = frozen.fold_scores[0]
-    margin = max(TRIAL_MARGIN, TRIAL_MIN_IMAGES / max(1, scored))
+    margin = trial_margin(scored)
     kept = accuracy >= baseline + margin
     verdict = "fine-tuning kept" if kept else f"{frozen.strategy} kept"
     sentence = (f"fine-tuning trial on {len(inner)} training images scored {accuracy:.4f} on {scored} held-out "
