@@ -54,12 +54,13 @@ def test_fine_tuning_costs_every_training_image_each_epoch():
 def test_the_plan_prices_the_frozen_prefix_only_where_fine_tuning_leaves_one(tiny_weights):
     from types import SimpleNamespace
 
-    from transferlab.advise.plan import _prefix_share
+    from transferlab.advise.plan import _prefix_share, _trainable_names
     from transferlab.backbones import BackboneChoice
 
     base = BackboneChoice("tiny_cnn", tiny_weights).create()
     session = SimpleNamespace(base=base)
     flags = [p.requires_grad for p in base.parameters()]
-    assert 0.0 < _prefix_share(session, {"unfreeze": 1, "unfreeze_from": None}) < 1.0
-    assert _prefix_share(session, {"unfreeze": -1, "unfreeze_from": None}) == 0.0  # the whole network trains
+    top, everything = ({"unfreeze": n, "unfreeze_from": None} for n in (1, -1))
+    assert 0.0 < _prefix_share(session, _trainable_names(session, top)) < 1.0
+    assert _prefix_share(session, _trainable_names(session, everything)) == 0.0  # the whole network trains
     assert [p.requires_grad for p in base.parameters()] == flags  # the session's network is left as it was

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from typing import NamedTuple
 from dataclasses import replace
 
 import numpy as np
@@ -135,30 +136,44 @@ def finetune_candidate(s: Session, layers: list, layer: str | None, similarity: 
     settings, why, cost = _finetune_setup(s, layers, layer, similarity, size)
     for epochs in range(FINETUNE_EPOCHS, MIN_FINETUNE_EPOCHS - 1, -1):
         chosen = {**settings, "epochs": epochs, "augment": "light"}
-        estimate = run_seconds(s, "finetune", chosen, cost=cost)
+        estimate = finetune_seconds(s, chosen, cost)
         if s.clock.fits(estimate):
             if epochs < FINETUNE_EPOCHS:
                 s.clock.give_up(f"fine-tuning for {epochs} epochs instead of {FINETUNE_EPOCHS} (budget)")
             return Candidate("finetune", chosen, None, None, (), estimate, status="planned"), why
-    fewest = run_seconds(s, "finetune", {**settings, "epochs": MIN_FINETUNE_EPOCHS}, cost=cost)
+    fewest = finetune_seconds(s, {**settings, "epochs": MIN_FINETUNE_EPOCHS}, cost)
     s.clock.give_up(f"fine-tuning (even {MIN_FINETUNE_EPOCHS} epochs need about {format_seconds(fewest)})")
     return None, "Not fine-tuning: it does not fit the time budget; the best frozen-base candidate instead."
 
 
+class FinetuneCost(NamedTuple):
+    """What fine-tuning with given settings costs: the machine at the run's input side, and the
+    shares of the network it trains (parameters) and leaves to the frozen prefix (FLOPs)."""
+
+    throughput: Throughput
+    trainable_share: float
+    prefix_share: float
+
+    def seconds(self, train: int, val: int, epochs: int) -> float:
+        return self.throughput.finetune(train, val, epochs, self.trainable_share, self.prefix_share)
+
+
 def _finetune_setup(s: Session, layers: list, layer: str | None, similarity: str,
-                    size: int | None) -> tuple[dict, str, Throughput]:
+                    size: int | None) -> tuple[dict, str, FinetuneCost]:
     """Where to unfreeze, at which input side, and the cost model at that side (its training step timed)."""
     settings, why = finetune_settings(layers, layer, similarity)
+    trainable = _trainable_names(s, settings)
+    shares = _trainable_share(s, trainable), _prefix_share(s, trainable)
     if size is None:
         if s.throughput.train is None:
             s.throughput = replace(s.throughput, train=measure_train_step(s.base, s.sample, s.extraction.device))
-        return settings, why, s.throughput
+        return settings, why, FinetuneCost(s.throughput, *shares)
     base = replace(s.backbone, name=s.base.name, input_size=size).create()
-    cost = measure_throughput(base, s.sample, s.throughput.decode, s.extraction)
-    cost = replace(cost, train=measure_train_step(base, s.sample, s.extraction.device))
+    machine = measure_throughput(base, s.sample, s.throughput.decode, s.extraction)
+    machine = replace(machine, train=measure_train_step(base, s.sample, s.extraction.device))
     return {**settings, "input_size": size}, (
         f"{why} Fine-tune at {size} px instead of {s.base.preprocessing.input_size}: the images are much "
-        f"smaller (twice their median side, at least {MIN_FINETUNE_SIDE} px)."), cost
+        f"smaller (twice their median side, at least {MIN_FINETUNE_SIDE} px)."), FinetuneCost(machine, *shares)
 
 
 def trial_candidate(s: Session, layers: list, layer: str | None, similarity: str, frozen: Candidate,
@@ -198,7 +213,7 @@ def trial_margin(held_out: int) -> float:
 
 
 def _trial_epochs(s: Session, settings: dict, sweep: SweepResult, reserve: float,
-                  cost: Throughput) -> tuple[int | None, float, float | None]:
+                  cost: FinetuneCost) -> tuple[int | None, float, float | None]:
     """The most epochs (up to `MAX_TRIAL_EPOCHS`; without a budget `FINETUNE_EPOCHS`) whose trial
     and the frozen fallback (`reserve`) fit the budget; None if even the fewest do not.
 
@@ -206,30 +221,30 @@ def _trial_epochs(s: Session, settings: dict, sweep: SweepResult, reserve: float
     None where it would not fit after the trial: the trial's model is then the final one).
     """
     n, held = sweep.samples, sweep.samples // sweep.folds  # the trial runs on the sweep's folds
-    share, prefix = _trainable_share(s, settings), _prefix_share(s, settings)
     most = FINETUNE_EPOCHS if s.clock.budget is None else MAX_TRIAL_EPOCHS
+    machine = cost.throughput
     for epochs in range(most, MIN_FINETUNE_EPOCHS - 1, -1):
-        trial = cost.finetune(n - held, held, epochs, share, prefix) + cost.extraction(n) + cost.extraction(held)
+        trial = cost.seconds(n - held, held, epochs) + machine.extraction(n) + machine.extraction(held)
         if s.clock.fits(trial + reserve):
-            final = run_seconds(s, "finetune", {**settings, "epochs": epochs}, cost=cost)
+            final = finetune_seconds(s, {**settings, "epochs": epochs}, cost)
             return epochs, trial, final if s.clock.fits(trial + final + reserve) else None
     return None, trial, None
 
 
-def run_seconds(s: Session, strategy: str, settings: dict, dim: int = 1280, cost: Throughput | None = None) -> float:
-    """Estimated seconds of `train` with this strategy after the advice (its caches are warm).
+def finetune_seconds(s: Session, settings: dict, cost: FinetuneCost) -> float:
+    """Estimated seconds of `train --strategy finetune` with `settings` on all of train after the advice."""
+    n = len(s.train)
+    phase_one = sum(cost.throughput.extraction(len(images)) for images in [s.train, *s.held_out()])
+    if "input_size" not in settings:  # at the session's side the sweep's features are cached
+        phase_one = s.extraction_seconds(None)
+    return (cost.seconds(n, len(s.splits.val), settings["epochs"]) + phase_one
+            + probe_seconds(n, 1280, len(DEFAULT_CS)) + s.evaluation_seconds())
 
-    `cost`: the cost model of a fine-tuning run at its own input side (default: the session's).
-    """
+
+def run_seconds(s: Session, strategy: str, settings: dict, dim: int = 1280) -> float:
+    """Estimated seconds of `train` with a frozen-base strategy after the advice (its caches are warm)."""
     layer, t = settings.get("layer"), s.throughput
     n = len(s.train)
-    if strategy == "finetune":
-        share, tuned = _trainable_share(s, settings), cost or t
-        phase_one = sum(tuned.extraction(len(images)) for images in [s.train, *s.held_out()])
-        if "input_size" not in settings:  # at the session's side the sweep's features are cached
-            phase_one = s.extraction_seconds(None)
-        return (tuned.finetune(n, len(s.splits.val), settings["epochs"], share, _prefix_share(s, settings))
-                + phase_one + probe_seconds(n, dim, len(DEFAULT_CS)) + s.evaluation_seconds())
     seconds = s.extraction_seconds(layer) + s.evaluation_seconds()
     if strategy == "linear":
         return seconds + probe_seconds(n, dim, len(DEFAULT_CS))
@@ -242,18 +257,21 @@ def run_seconds(s: Session, strategy: str, settings: dict, dim: int = 1280, cost
             + s.head_seconds(n * (views + 1), features_aug_epochs(views)))
 
 
-def _trainable_share(s: Session, settings: dict) -> float:
+def _trainable_names(s: Session, settings: dict) -> set[str]:
+    """The parameters (names in the conv base's body) that fine-tuning with `settings` trains."""
     groups = trainable_groups(s.base, settings.get("unfreeze"), settings.get("unfreeze_from"))
-    trainable = {n for g in groups for n in g.param_names}
+    return {n for g in groups for n in g.param_names}
+
+
+def _trainable_share(s: Session, trainable: set[str]) -> float:
     sizes = {n: p.numel() for n, p in s.base.body.named_parameters()}
     return sum(sizes[n] for n in trainable) / max(1, sum(sizes.values()))
 
 
-def _prefix_share(s: Session, settings: dict) -> float:
-    """The share of the forward FLOPs that fine-tuning with `settings` runs once per image and view
-    on the frozen-prefix path (`models.split`); 0.0 where it runs the whole network every epoch."""
-    groups = trainable_groups(s.base, settings.get("unfreeze"), settings.get("unfreeze_from"))
-    trainable = {n for g in groups for n in g.param_names}
+def _prefix_share(s: Session, trainable: set[str]) -> float:
+    """The share of the forward FLOPs that fine-tuning the `trainable` parameters runs once per
+    image and view on the frozen-prefix path (`models.split`); 0.0 where it runs the whole
+    network every epoch."""
     params = dict(s.base.body.named_parameters())
     flags = {n: p.requires_grad for n, p in params.items()}
     try:
