@@ -44,7 +44,6 @@ from .registry import FIXED_RUNNERS
 log = logging.getLogger(__name__)
 
 
-
 def run_auto(ctx: RunContext) -> StrategyOutcome:
     config, start = ctx.config, ctx.now()
     backbone = BackboneChoice(config.backbone, config.weights, config.input_size)
@@ -61,9 +60,7 @@ def run_auto(ctx: RunContext) -> StrategyOutcome:
     if trial is not None and trial.record["kept"]:
         chosen = config.replace(strategy="finetune", backbone=advice.backbone, layer=None, budget=None,
                                 **_unless_given(advice.trial.settings, config))
-        if on_main(lambda: _retrain_fits(ctx, trial.record, chosen.epochs, deadline)):
-            trial.record["final"] = "retrained on all of train"
-        else:
+        if not on_main(lambda: _retrain_fits(ctx, trial.record, chosen.epochs, deadline)):
             outcome = _keep_trial_model(ctx, trial)
     if trial is not None:
         _forget_trial(ctx)
