@@ -95,31 +95,49 @@ def test_no_pretrained_weights_means_training_from_scratch(split_folder):
 
 @pytest.fixture
 def large(monkeypatch):
-    """Make 10 images per class count as 'large' and no CV score as 'saturated'."""
+    """Make 10 images per class count as 'large', with room for a trial after any frozen score."""
     from transferlab.advise import decide, plan
 
     monkeypatch.setattr(decide, "LARGE_PER_CLASS", 5)
-    monkeypatch.setattr(plan, "SATURATED", 1.01)
+    monkeypatch.setattr(plan, "TRIAL_BELOW", 1.01)
+    monkeypatch.setattr(plan, "trial_margin", lambda held: -1.0)
 
 
-def test_large_data_is_fine_tuned_with_the_depth_from_the_sweep(split_folder, tiny_weights, large):
+def test_large_data_gets_a_fine_tuning_trial_with_the_depth_from_the_sweep(split_folder, tiny_weights, large):
     advice = _advise(split_folder, tiny_weights)
-    assert advice.quadrant["size"] == "large" and advice.plan.strategy == "finetune"
-    settings = advice.plan.settings
+    assert advice.quadrant["size"] == "large" and advice.plan.strategy in ("linear", "features")
+    settings = advice.trial.settings
     assert settings["epochs"] == 5 and settings["augment"] == "light" and "unfreeze" in settings
     assert advice.throughput.train is not None and advice.throughput.train > 0
     assert [c.strategy for c in advice.candidates] == ["linear", "features", "finetune"]
-    assert advice.candidates[-1].status == "chosen" and advice.candidates[-1].cv_mean is None
-    command = train_command(advice)
-    assert "--strategy finetune" in command and "--epochs 5 --augment light" in command
+    assert advice.trial.cv_mean is None and advice.chosen.strategy == advice.plan.strategy
+    assert any("24 training images for 5 epochs as a trial" in reason for reason in advice.reasons)
 
 
 def test_fine_tuning_that_does_not_fit_the_budget_falls_back_to_the_frozen_base(split_folder, tiny_weights, large,
                                                                             slow_machine):
     advice = _advise(split_folder, tiny_weights, budget="2s")
-    assert advice.plan.strategy in ("linear", "features")
-    assert any(item.startswith("fine-tuning") for item in advice.budget["given_up"])
+    assert advice.plan.strategy in ("linear", "features") and advice.trial is None
+    assert any(item.startswith("the fine-tuning trial") for item in advice.budget["given_up"])
     assert any("does not fit the time budget" in reason for reason in advice.reasons)
+
+
+def test_a_trial_that_does_not_fit_at_the_preferred_side_runs_at_a_smaller_one(split_folder, tiny_weights, large,
+                                                                            slow_machine, monkeypatch):
+    from transferlab.advise import core, plan
+    from transferlab.advise.cost import Throughput
+
+    def by_side(backbone, images, decode_seconds, options=None, batch=32):  # a step costs its pixels
+        return Throughput("cpu", decode=0.0, augment=0.0, forward=backbone.preprocessing.input_size ** 2 * 1e-4)
+
+    monkeypatch.setattr(plan, "measure_throughput", by_side)
+    monkeypatch.setattr(core, "finetune_sides", lambda facts, default: [64, 48, 16])
+    slow_machine(decode=0.0, augment=0.0, forward=0.001, train_step=0.0)  # the session's side: frozen costs nothing
+    # a trial of E epochs costs 30 (E + 1) passes: 36.9 s at 64 px for 2 epochs, 27.6 s at 48 px for 3
+    advice = advise(str(split_folder), BackboneChoice("tiny_cnn", tiny_weights, None),
+                    AdviseOptions(budget="30s", views=1, now=fixed_now, extraction=CPU))
+    assert advice.trial.settings["input_size"] == 48 and advice.trial.settings["epochs"] == 3
+    assert "fine-tuning at 64 px (it fits at 48 px)" in advice.budget["given_up"]
 
 
 def test_headroom_on_small_data_plans_a_fine_tuning_trial_not_a_guess(split_folder, tiny_weights, monkeypatch,

@@ -10,6 +10,7 @@ from transferlab.advise.decide import (
     LARGE_PER_CLASS,
     choose_layer,
     finetune_input_size,
+    finetune_sides,
     finetune_settings,
     pick_candidate,
     quadrant,
@@ -109,3 +110,12 @@ def test_small_images_are_fine_tuned_at_twice_their_side_not_the_whole_input(sid
     assert finetune_input_size(facts, 256) == size  # the shorter median side counts
     assert finetune_input_size(facts, 224) == (None if size == 224 else size)
     assert finetune_input_size(_facts({"a": 5, "b": 5}), 224) is None  # no sizes measured: the backbone's
+
+
+@pytest.mark.parametrize("side, sides", [(64, [128, 96, 64]), (28, [96, 64]), (8, [96, 64]), (400, [None, 160, 128]),
+                                         (150, [None, 160, 128]), (100, [None, 160, 128])])
+def test_smaller_sides_for_a_budget_stop_at_the_images_own_side_or_half_the_input(side, sides):
+    facts = DatasetFacts("d", ("a", "b"), {"a": 5, "b": 5}, {}, False, widths={"median": float(side)},
+                         heights={"median": float(side)})
+    assert finetune_sides(facts, 224) == sides
+    assert finetune_sides(_facts({"a": 5, "b": 5}), 224) == [None]  # no sizes measured: the backbone's alone

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from transferlab.advise.sweep import SweepResult, SweepRow, cv_folds, depth_sweep, stratified_subsample, sweep_layers
+from transferlab.advise.sweep import SweepResult, SweepRow, cv_folds, depth_sweep, sweep_layers
+from transferlab.data.scan import stratified_subsample
 from transferlab.backbones import create_backbone
 from transferlab.features import FeatureSet
 

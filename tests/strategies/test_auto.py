@@ -52,13 +52,17 @@ def test_budget_belongs_to_auto_only():
 
 def test_auto_fine_tunes_large_data_where_the_sweep_says(split_folder, tiny_weights, tmp_path, monkeypatch):
     from transferlab.advise import decide, plan
+    from transferlab.strategies import auto
 
     monkeypatch.setattr(decide, "LARGE_PER_CLASS", 5)  # 10 images per class count as large
-    monkeypatch.setattr(plan, "SATURATED", 1.01)
+    monkeypatch.setattr(plan, "TRIAL_BELOW", 1.01)
+    monkeypatch.setattr(plan, "trial_margin", lambda held: -1.0)  # a trial is planned even after a perfect fold
+    monkeypatch.setattr(auto, "trial_margin", lambda scored: -1.0)  # and wins
     result = train(_config(split_folder, tiny_weights, batch_size=8), tmp_path / "run")
     details = result.summary["details"]
+    assert details["decision"]["quadrant"]["size"] == "large"
     assert details["chosen_strategy"] == "finetune" and details["unfrozen_groups"]
-    assert details["decision"]["settings"]["epochs"] == 5 and result.summary["epochs"] >= 1
+    assert details["decision"]["settings"]["epochs"] == plan.MAX_TRIAL_EPOCHS and result.summary["epochs"] >= 1
     assert (result.out / "curves.png").is_file()
 
 
@@ -95,7 +99,8 @@ def test_a_sweep_on_a_subsample_still_gets_its_trial_on_the_same_folds(split_fol
     result = train(_config(split_folder, tiny_weights, batch_size=8, epochs=1), tmp_path / "run")
     decision = result.summary["details"]["decision"]
     frozen = next(c for c in decision["candidates"] if c["status"] == "chosen")
-    assert decision["trial"]["train_images"] == 12 and decision["trial"]["held_out_images"] == 3
+    # trained on all of train but the held-out fold of the sweep's subsample
+    assert decision["trial"]["train_images"] == 27 and decision["trial"]["held_out_images"] == 3
     assert decision["trial"]["frozen_accuracy"] == frozen["fold_scores"][0]
 
 
@@ -147,7 +152,7 @@ def test_small_images_get_their_trial_and_final_model_at_the_smaller_input(split
     monkeypatch.setattr(plan, "TRIAL_BELOW", 1.01)
     monkeypatch.setattr(plan, "TRIAL_MARGIN", -1.0)  # the trial is planned and wins
     monkeypatch.setattr(plan, "TRIAL_MIN_IMAGES", -1.0)
-    monkeypatch.setattr(core, "finetune_input_size", lambda facts, default: 16)  # the rule has its own test
+    monkeypatch.setattr(core, "finetune_sides", lambda facts, default: [16])  # the rule has its own test
     config = _config(split_folder, tiny_weights, batch_size=8, epochs=2).replace(input_size=None)
     result = train(config, tmp_path / "run")
     decision = result.summary["details"]["decision"]

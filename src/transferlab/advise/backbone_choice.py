@@ -23,7 +23,8 @@ from .cost import measure_throughput
 from .decide import SATURATED
 from .multitap import cached_layer_features
 from .session import Session
-from .sweep import depth_sweep, stratified_subsample, sweep_layers
+from ..data.scan import stratified_subsample
+from .sweep import depth_sweep, sweep_layers
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,8 @@ from torch import nn
 from ..engine.schedule import lr_multiplier
 from ..engine.seeding import seeded
 from ..models.heads import Head
-from .sweep import SweepResult, cv_folds, stratified_subsample
+from ..data.scan import stratified_subsample
+from .sweep import SweepResult, cv_folds
 
 log = logging.getLogger(__name__)
 

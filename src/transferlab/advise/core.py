@@ -20,13 +20,14 @@ from .backbone_choice import choose_backbone
 from .budget import Clock, format_seconds, parse_budget
 from .cost import measure_throughput, probe_seconds
 from .dataset import MIN_PER_CLASS, dataset_facts, grey_share, load_for_advice
-from .decide import (choose_layer, finetune_input_size, pick_candidate, quadrant, similarity_votes, size_class,
+from .decide import (choose_layer, finetune_sides, pick_candidate, quadrant, similarity_votes, size_class,
                      wants_class_weights)
 from .multitap import cached_layer_features, in_forward_order
-from .plan import describe_layer, finetune_candidate, frozen_candidates, make_plan, trial_candidate
+from .plan import describe_layer, frozen_candidates, make_plan, trial_candidate
 from .session import Session
 from .similarity import measure_similarity
-from .sweep import MAX_CV_SAMPLES, SWEEP_CS, SweepResult, depth_sweep, stratified_subsample, sweep_layers
+from ..data.scan import stratified_subsample
+from .sweep import MAX_CV_SAMPLES, SWEEP_CS, SweepResult, depth_sweep, sweep_layers
 
 log = logging.getLogger(__name__)
 
@@ -171,8 +172,8 @@ def _measure_and_decide(s: Session, sample: list) -> Advice:
     cell = quadrant(size, similar)
     s.reasons += [size_reason, similar_reason,
                   f"Quadrant {cell['cell']}: the notes advise {cell['notes_advise']}.", layer_reason]
-    size = None if s.backbone.input_size else finetune_input_size(facts, s.base.preprocessing.input_size)
-    candidates, chosen = _candidates(s, sweep, layers, layer, features[layer], cell, size)
+    sides = [None] if s.backbone.input_size else finetune_sides(facts, s.base.preprocessing.input_size)
+    candidates, chosen = _candidates(s, sweep, layers, layer, features[layer], cell, sides)
     plan = make_plan(s, chosen, wants_class_weights(facts))
     s.reasons.append(_closing_sentence(s, plan, facts))
     marked = tuple(replace(c, status="chosen") if c is chosen else c for c in candidates)
@@ -180,21 +181,16 @@ def _measure_and_decide(s: Session, sample: list) -> Advice:
                   sweep, marked, s.throughput, s.clock.to_dict(), tuple(s.warnings), s.clock.elapsed())
 
 
-def _candidates(s: Session, sweep, layers, layer, train_features, cell: dict, size: int | None):
-    """Frozen candidates compared by CV; fine-tuning (at input side `size` where not None) planned
-    where the quadrant says large, or measured by a trial."""
+def _candidates(s: Session, sweep, layers, layer, train_features, cell: dict, sides: list[int | None]):
+    """Frozen candidates compared by CV, the cheapest of the best chosen; fine-tuning (at the
+    first of the input `sides` that fits; None: the backbone's) measured by a trial."""
     candidates = frozen_candidates(s, sweep, layer, train_features, cell["size"] == "small")
     frozen, compare_reason = pick_candidate(candidates)
     s.reasons.append(compare_reason)
-    if cell["size"] == "large":
-        finetune, finetune_reason = finetune_candidate(s, layers, layer, cell["similarity"], frozen, size)
-    else:
-        finetune, finetune_reason = trial_candidate(s, layers, layer, cell["similarity"], frozen, sweep, size)
+    finetune, finetune_reason = trial_candidate(s, layers, layer, cell["similarity"], frozen, sweep, sides)
     if finetune_reason:
         s.reasons.append(finetune_reason)
-    if finetune is None:
-        return candidates, frozen
-    return candidates + [finetune], finetune if finetune.status != "trial" else frozen
+    return candidates + ([] if finetune is None else [finetune]), frozen
 
 
 def _sweep_images(s: Session) -> ImageSet:

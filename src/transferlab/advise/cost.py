@@ -22,6 +22,10 @@ from ..features.extract import ExtractionOptions, extract_features
 from ..features.prefix import PREFIX_VIEWS
 from ..models.inference import OPENVINO_MIN_IMAGES, planned_engine
 
+# The training step is timed at `train`'s default batch: per-image overheads make smaller batches
+# slower per image (lite0, 2 cores, ms an image at batch 8/16/32: 10.2/8.6/7.5 at 96 px, 41.9/35.0/34.9
+# at 224 px; a real epoch at 96 px ran at 7.1).
+TRAIN_STEP_BATCH = 32
 PROBE_SECONDS_PER_UNIT = 5e-8  # logistic probe, one BLAS thread: seconds per (sample x feature x fit), 2 cores
 
 
@@ -105,7 +109,7 @@ def measure_throughput(backbone: Backbone, images: Sequence[torch.Tensor], decod
 
 
 def measure_train_step(backbone: Backbone, images: Sequence[torch.Tensor], device: str = "auto",
-                       batch: int = 8) -> float:
+                       batch: int = TRAIN_STEP_BATCH) -> float:
     """Seconds per image of a training step (forward + backward, every parameter trainable).
 
     The backbone is left unchanged: eval-mode BatchNorm, no optimizer step, gradients cleared.

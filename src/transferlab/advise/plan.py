@@ -1,8 +1,8 @@
 """Candidates, their costs, and the plan: what `train --strategy auto` will run.
 
 Frozen-base candidates at the sweep's layer are compared by cross-validation on train (the
-linear probe, the dense head, and on small data the dense head on augmented views). Fine-tuning
-is planned where the notes' guide says so (large data) and the measurements leave room for it.
+linear probe, the dense head, and on small data the dense head on augmented views). Fine-tuning,
+small data or large, is measured by a trial wherever the frozen pick leaves room for it.
 Each costly step is checked against the budget first and scaled down or dropped, with a
 sentence saying what was given up.
 """
@@ -20,14 +20,14 @@ import torch
 from ..data.augment import resolve_augment
 from ..data.decode import decode_images
 from ..features import AugmentedView, FeatureSet, cached_features
-from ..features.probes import DEFAULT_CS
+from ..features.probes import DEFAULT_CS, HEAD_START_IMAGES
 from ..models.freezing import trainable_groups
 from ..models.split import split_backbone
 from .advice import Plan
 from .budget import format_seconds
 from .candidates import Candidate, cv_dense_head, features_aug_epochs, linear_candidate
 from .cost import Throughput, measure_throughput, measure_train_step, probe_seconds
-from .decide import MIN_FINETUNE_SIDE, SATURATED, finetune_settings, se_of
+from .decide import MIN_FINETUNE_SIDE, finetune_settings, se_of
 from .session import Session
 from .sweep import MAX_FOLDS, SweepResult, layer_label
 
@@ -126,26 +126,6 @@ def _skipped(strategy: str, settings: dict, estimate: float, s: Session, what: s
     return Candidate(strategy, settings, None, None, (), estimate, status="skipped: budget")
 
 
-def finetune_candidate(s: Session, layers: list, layer: str | None, similarity: str, frozen: Candidate,
-                       size: int | None) -> tuple[Candidate | None, str]:
-    """Fine-tuning with the unfreeze depth from the sweep and as many epochs as the budget allows
-    (at input side `size`, where not None)."""
-    if frozen.cv_mean is not None and frozen.cv_mean >= SATURATED:
-        return None, (f"Not fine-tuning: the frozen base already scores {frozen.cv_mean:.4f} in CV "
-                      f"(>= {SATURATED}); there is nothing left to measure a gain on.")
-    settings, why, cost = _finetune_setup(s, layers, layer, similarity, size)
-    for epochs in range(FINETUNE_EPOCHS, MIN_FINETUNE_EPOCHS - 1, -1):
-        chosen = {**settings, "epochs": epochs, "augment": "light"}
-        estimate = finetune_seconds(s, chosen, cost)
-        if s.clock.fits(estimate):
-            if epochs < FINETUNE_EPOCHS:
-                s.clock.give_up(f"fine-tuning for {epochs} epochs instead of {FINETUNE_EPOCHS} (budget)")
-            return Candidate("finetune", chosen, None, None, (), estimate, status="planned"), why
-    fewest = finetune_seconds(s, {**settings, "epochs": MIN_FINETUNE_EPOCHS}, cost)
-    s.clock.give_up(f"fine-tuning (even {MIN_FINETUNE_EPOCHS} epochs need about {format_seconds(fewest)})")
-    return None, "Not fine-tuning: it does not fit the time budget; the best frozen-base candidate instead."
-
-
 class FinetuneCost(NamedTuple):
     """What fine-tuning with given settings costs: the machine at the run's input side, and the
     shares of the network it trains (parameters) and leaves to the frozen prefix (FLOPs)."""
@@ -177,33 +157,43 @@ def _finetune_setup(s: Session, layers: list, layer: str | None, similarity: str
 
 
 def trial_candidate(s: Session, layers: list, layer: str | None, similarity: str, frozen: Candidate,
-                    sweep: SweepResult, size: int | None) -> tuple[Candidate | None, str]:
-    """Small data whose frozen features leave headroom: fine-tuning, decided by a measured trial.
+                    sweep: SweepResult, sides: list[int | None]) -> tuple[Candidate | None, str]:
+    """Fine-tuning where the frozen features leave headroom, decided by a measured trial.
 
-    `train --strategy auto` fine-tunes on the CV's first training part and compares the result
-    with the frozen pick's score on the same held-out fold; `advise` only plans it. Where a
-    retrain on all of train for as many epochs does not fit after the trial, the trial's own
-    model is the final one: epochs gained 3-7 points on unlike data, a fifth more images less.
+    `train --strategy auto` fine-tunes on all of train but the CV's first held-out fold and
+    compares the result with the frozen pick's score on that fold; `advise` only plans it. The
+    first input side in `sides` (None: the backbone's) at which the trial fits the budget is
+    taken. Where a retrain on all of train for as many epochs does not fit after the trial (large
+    data, always), the trial's own model is the final one: epochs gained 3-7 points on unlike
+    data, a fifth more images less.
     """
     if frozen.cv_mean is None or frozen.cv_mean >= TRIAL_BELOW:
-        return None, ""
+        return None, ("" if frozen.cv_mean is None else
+                      f"Not fine-tuning: the frozen base already scores {frozen.cv_mean:.4f} in CV (>= {TRIAL_BELOW}); "
+                      f"there is nothing left to measure a gain on.")
     baseline, margin = frozen.fold_scores[0], trial_margin(sweep.samples // sweep.folds)
     if baseline + margin > 1.0:
         return None, (f"No fine-tuning trial: {frozen.strategy} scores {baseline:.4f} on the held-out fold the "
                       f"trial is scored on, so no trial can beat it by the margin (+{margin:.4f}).")
-    settings, why, cost = _finetune_setup(s, layers, layer, similarity, size)
-    epochs, trial, final = _trial_epochs(s, settings, sweep, frozen.estimated_seconds, cost)
-    chosen = {**settings, "epochs": epochs, "augment": "light"}
+    for size in sides:
+        settings, why, cost = _finetune_setup(s, layers, layer, similarity, size)
+        epochs, trial, final = _trial_epochs(s, settings, sweep, frozen.estimated_seconds, cost)
+        if epochs is not None:
+            break
     if epochs is None:
-        s.clock.give_up(f"the fine-tuning trial (about {format_seconds(trial)} at {MIN_FINETUNE_EPOCHS} epochs)")
+        s.clock.give_up(f"the fine-tuning trial (about {format_seconds(trial)} at {MIN_FINETUNE_EPOCHS} epochs"
+                        + (f" and {size} px)" if size else ")"))
         return None, f"No fine-tuning trial: it does not fit the time budget; {frozen.strategy} instead."
-    where = "train" if sweep.samples == len(s.train) else f"the sweep's {sweep.samples:,} training images"
+    if size != sides[0]:
+        s.clock.give_up(f"fine-tuning at {sides[0] or s.base.preprocessing.input_size} px (it fits at {size} px)")
+    chosen = {**settings, "epochs": epochs, "augment": "light"}
+    held = sweep.samples // sweep.folds
     then = ("the trial's model is the final one (a retrain on all of train for as many epochs does not fit)"
             if final is None else f"then fine-tunes on all of train (about {format_seconds(final)})")
     sentence = (f"The frozen base leaves headroom (CV {frozen.cv_mean:.4f} < {TRIAL_BELOW}): auto fine-tunes on "
-                f"{sweep.folds - 1}/{sweep.folds} of {where} for {epochs} epochs as a trial (about "
+                f"{len(s.train) - held:,} training images for {epochs} epochs as a trial (about "
                 f"{format_seconds(trial)}) and keeps fine-tuning only if it beats {frozen.strategy} on the "
-                f"held-out fold; if it does, {then}. {why}")
+                f"CV's first held-out fold ({held:,} images); if it does, {then}. {why}")
     return Candidate("finetune", chosen, None, None, (), trial if final is None else final, status="trial"), sentence
 
 
@@ -220,11 +210,12 @@ def _trial_epochs(s: Session, settings: dict, sweep: SweepResult, reserve: float
     Returns (epochs, trial seconds, seconds of a retrain on all of train at those epochs, or
     None where it would not fit after the trial: the trial's model is then the final one).
     """
-    n, held = sweep.samples, sweep.samples // sweep.folds  # the trial runs on the sweep's folds
+    held = sweep.samples // sweep.folds  # the sweep's first held-out fold; the trial trains on the rest of train
+    n = len(s.train) - held
     most = FINETUNE_EPOCHS if s.clock.budget is None else MAX_TRIAL_EPOCHS
     machine = cost.throughput
     for epochs in range(most, MIN_FINETUNE_EPOCHS - 1, -1):
-        trial = cost.seconds(n - held, held, epochs) + machine.extraction(n) + machine.extraction(held)
+        trial = cost.seconds(n, held, epochs) + machine.extraction(min(n, HEAD_START_IMAGES)) + machine.extraction(held)
         if s.clock.fits(trial + reserve):
             final = finetune_seconds(s, {**settings, "epochs": epochs}, cost)
             return epochs, trial, final if s.clock.fits(trial + final + reserve) else None
@@ -234,11 +225,10 @@ def _trial_epochs(s: Session, settings: dict, sweep: SweepResult, reserve: float
 def finetune_seconds(s: Session, settings: dict, cost: FinetuneCost) -> float:
     """Estimated seconds of `train --strategy finetune` with `settings` on all of train after the advice."""
     n = len(s.train)
-    phase_one = sum(cost.throughput.extraction(len(images)) for images in [s.train, *s.held_out()])
-    if "input_size" not in settings:  # at the session's side the sweep's features are cached
-        phase_one = s.extraction_seconds(None)
+    held_out = sum(cost.throughput.extraction(len(images)) for images in s.held_out())
+    phase_one = cost.throughput.extraction(min(n, HEAD_START_IMAGES)) + held_out
     return (cost.seconds(n, len(s.splits.val), settings["epochs"]) + phase_one
-            + probe_seconds(n, 1280, len(DEFAULT_CS)) + s.evaluation_seconds())
+            + probe_seconds(min(n, HEAD_START_IMAGES), 1280, len(DEFAULT_CS)) + s.evaluation_seconds())
 
 
 def run_seconds(s: Session, strategy: str, settings: dict, dim: int = 1280) -> float:

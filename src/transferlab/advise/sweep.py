@@ -20,6 +20,7 @@ from threadpoolctl import threadpool_limits
 from torch import nn
 
 from ..backbones import Backbone
+from ..data.scan import stratified_subsample
 from ..features.cache import FeatureSet
 
 log = logging.getLogger(__name__)
@@ -124,19 +125,6 @@ def cv_folds(labels: np.ndarray, seed: int) -> list[tuple[np.ndarray, np.ndarray
         raise ValueError(f"a class has {smallest} image(s); cross-validation needs at least 2 per class")
     splitter = StratifiedKFold(n_splits=min(MAX_FOLDS, smallest), shuffle=True, random_state=seed)
     return list(splitter.split(np.zeros(len(labels)), labels))
-
-
-def stratified_subsample(labels: np.ndarray, limit: int, seed: int) -> np.ndarray:
-    """Indices of at most `limit` samples keeping class proportions (all of them if fewer)."""
-    if len(labels) <= limit:
-        return np.arange(len(labels))
-    rng = np.random.default_rng(seed)
-    keep = []
-    for label in np.unique(labels):
-        members = np.flatnonzero(labels == label)
-        share = max(2, int(round(limit * len(members) / len(labels))))
-        keep.append(rng.choice(members, size=min(share, len(members)), replace=False))
-    return np.sort(np.concatenate(keep))
 
 
 def _probe_layer(layer, x: np.ndarray, y: np.ndarray, folds, Cs, seed: int) -> SweepRow:

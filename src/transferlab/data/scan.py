@@ -96,6 +96,20 @@ class ImageSet:
         return self.subset([i for i, p in enumerate(self.paths) if p not in bad_paths])
 
 
+def stratified_subsample(labels: np.ndarray, limit: int, seed: int) -> np.ndarray:
+    """Indices of at most `limit` samples keeping class proportions (all of them if fewer)."""
+    if len(labels) <= limit:
+        return np.arange(len(labels))
+    rng = np.random.default_rng(seed)
+    keep = []
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        share = max(2, int(round(limit * len(members) / len(labels))))
+        keep.append(rng.choice(members, size=min(share, len(members)), replace=False))
+    return np.sort(np.concatenate(keep))
+
+
+
 @dataclass(frozen=True)
 class DataSplits:
     """Train/val(/test) image sets over one list of classes, plus what was skipped."""

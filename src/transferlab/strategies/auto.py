@@ -7,11 +7,11 @@ among those at hand unless `--backbone` names one; layer, epochs, views, augment
 depth, class weights); every other option (learning rate, batch size, optimizer, seed...)
 passes through. Without a budget it spends `DEFAULT_BUDGET` (10 minutes).
 
-Where the advice asks for a fine-tuning trial (small data whose frozen features leave headroom),
-auto fine-tunes on the training part of the CV's first fold, scores it on that fold's held-out
-images, and keeps fine-tuning only if it beats the frozen pick's score on the same images: it
-then fine-tunes on all of train where as many epochs still fit the budget, and otherwise keeps
-the trial's model. The validation split that the run reports is never used to choose.
+Where the advice asks for a fine-tuning trial (frozen features that leave headroom, on small
+data or large), auto fine-tunes on all of train except the CV's first held-out fold, scores it
+on that fold, and keeps fine-tuning only if it beats the frozen pick's score on the same images:
+it then fine-tunes on all of train where as many epochs still fit the budget, and otherwise
+keeps the trial's model. The validation split that the run reports is never used to choose.
 """
 
 from __future__ import annotations
@@ -94,15 +94,17 @@ class Trial(NamedTuple):
 
 
 def _maybe_trial(ctx: RunContext, advice: Advice, config: TrainConfig, deadline: float) -> Trial:
-    """Fine-tune on fold 0's training part; compare with the frozen pick on fold 0's held-out images.
+    """Fine-tune on train but fold 0's held-out images (where the sweep ran on a subsample, the
+    rest of train as well); compare with the frozen pick on those held-out images.
 
     The trial may run until the frozen pick's estimated run time before `deadline`: where it
     wins and a retrain on all of train would not fit as many epochs, its model is the final one.
     """
     start, frozen = time.perf_counter(), advice.chosen
-    train = _swept(ctx.splits.train, advice.sweep.paths)
-    inner, held = cv_folds(np.asarray(train.labels), config.seed)[0]  # the sweep's and candidates' first fold
-    splits = dataclasses.replace(ctx.splits, train=train.subset(inner.tolist()), val=train.subset(held.tolist()),
+    swept = _swept(ctx.splits.train, advice.sweep.paths)
+    _, held = cv_folds(np.asarray(swept.labels), config.seed)[0]  # the sweep's and candidates' first fold
+    held_out = swept.subset(held.tolist())
+    splits = dataclasses.replace(ctx.splits, train=ctx.splits.train.without(set(held_out.paths)), val=held_out,
                                  test=None, val_from_train=True)
     trial_config = config.replace(strategy="finetune", backbone=advice.backbone, layer=None, budget=None,
                                   **_unless_given(advice.trial.settings, config))
@@ -118,12 +120,12 @@ def _maybe_trial(ctx: RunContext, advice: Advice, config: TrainConfig, deadline:
     margin = trial_margin(scored)
     kept = accuracy >= baseline + margin
     verdict = "fine-tuning kept" if kept else f"{frozen.strategy} kept"
-    sentence = (f"fine-tuning trial on {len(inner)} training images scored {accuracy:.4f} on {scored} held-out "
+    sentence = (f"fine-tuning trial on {len(splits.train)} training images scored {accuracy:.4f} on {scored} held-out "
                 f"ones against {baseline:.4f} for {frozen.strategy} (needs +{margin:.4f}): {verdict}")
     log.info("auto: %s", sentence)
     epochs = [row["seconds"] for row in outcome.history if row["phase"] == "finetune"]
     record = {"finetune_accuracy": accuracy, "frozen_strategy": frozen.strategy, "frozen_accuracy": baseline,
-              "margin": margin, "train_images": int(len(inner)), "held_out_images": int(scored), "kept": kept,
+              "margin": margin, "train_images": len(splits.train), "held_out_images": int(scored), "kept": kept,
               "epochs_run": len(epochs), "epoch_seconds": round(float(np.mean(epochs)), 2) if epochs else None,
               "seconds": round(time.perf_counter() - start, 1), "sentence": sentence,
               "final": "retrained on all of train" if kept else None}

@@ -11,8 +11,12 @@ from __future__ import annotations
 import logging
 from typing import NamedTuple
 
+import numpy as np
+
 from ..data.decode import DecodedImages
+from ..data.scan import ImageSet, stratified_subsample
 from ..features import cached_features, fit_probe, probe_to_head
+from ..features.probes import HEAD_START_IMAGES
 from ..models.classifier import Classifier
 from ..models.freezing import ParamGroup, freeze_except, trainable_groups
 from .common import RunContext, StrategyOutcome, make_backbone, resolve_preprocessing
@@ -96,12 +100,26 @@ def _rates_from_range_test(ctx: RunContext, classifier: Classifier, param_groups
 
 
 def _phase_one(ctx: RunContext, backbone, train, val):
-    """Linear head on the frozen base's cached features, C chosen on validation."""
+    """Linear head on the frozen base's cached features (at most `HEAD_START_IMAGES` training
+    images), C chosen on validation."""
     pre = backbone.preprocessing
     feats = {name: cached_features(backbone, images, None, pre, ctx.extraction(), decoded=decoded)
-             for name, images, (decoded, _) in (("train", ctx.splits.train, train), ("val", ctx.splits.val, val))}
+             for name, images, decoded in (("train", *_phase_one_images(ctx.splits.train, train[0], ctx.config.seed)),
+                                           ("val", ctx.splits.val, val[0]))}
     probe = fit_probe(feats["train"].features, feats["train"].labels, feats["val"].features, feats["val"].labels,
                       "logistic", seed=ctx.config.seed)
     row = {"epoch": -1, "phase": "head", "train_loss": float("nan"), "train_acc": float("nan"),
            "val_loss": float("nan"), "val_acc": probe.val_accuracy, "lr": float("nan"), "seconds": 0.0}
     return probe_to_head(probe.pipeline, len(ctx.splits.classes)), row
+
+
+def _phase_one_images(images: ImageSet, decoded: DecodedImages, seed: int) -> tuple[ImageSet, DecodedImages]:
+    """`images` and their decoded pixels, or a stratified `HEAD_START_IMAGES` of them."""
+    keep = stratified_subsample(np.asarray(images.labels), HEAD_START_IMAGES, seed)
+    if len(keep) == len(images):
+        return images, decoded
+    subset = images.subset(keep.tolist())
+    row = {p: i for i, p in enumerate(decoded.paths)}
+    rows = [row[p] for p in subset.paths if p in row]
+    return subset, DecodedImages(tuple(decoded.paths[i] for i in rows), tuple(decoded.images[i] for i in rows),
+                                 decoded.short_side)
