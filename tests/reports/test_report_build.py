@@ -270,3 +270,18 @@ def test_class_image_box_is_the_unit_at_the_evidence_peak(peak):
     top, left, bottom, right = _box_at_peak(heatmap, field, (8, 8), 32)
     assert top <= peak[0] < bottom and left <= peak[1] < right  # the box covers the peak
     assert 4 <= bottom - top <= 7 and 4 <= right - left <= 7  # one unit's field, clipped at the border
+
+
+def test_the_report_leaves_a_large_data_check_to_the_doctor(monkeypatch):
+    from pathlib import Path
+
+    import importlib
+
+    section = importlib.import_module("transferlab.reports.sections.data_check")
+
+    monkeypatch.setattr(section, "MAX_CHECKED_IMAGES", 10)
+    summary = {"strategy": "linear", "data": {"counts": {"train": {"a": 6, "b": 4}, "val": {"a": 1}}}}
+    run = RunData(Path("/nowhere"), summary, {"data": "photos/", "backbone": "efficientnet_lite0"})
+    blocks = section.data_check(run)
+    assert len(blocks) == 1 and "Not checked here: 11 images" in blocks[0].text
+    assert "transferlab doctor photos/ --backbone efficientnet_lite0" in blocks[0].text

@@ -37,7 +37,8 @@ class Candidate:
     cv_se: float | None
     fold_scores: tuple[float, ...]
     estimated_seconds: float
-    status: str = "compared"  # compared | chosen | skipped: <why>
+    status: str = "compared"  # compared | chosen | trial | skipped: <why>
+    reserve_seconds: float = 0.0  # a trial: what must be left when it ends (the frozen fallback, or scoring its model)
 
     def to_dict(self) -> dict:
         return asdict(self)

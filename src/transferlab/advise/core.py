@@ -129,7 +129,7 @@ def _measure_machine(s: Session) -> list:
         raise DataError(f"none of the {len(pick)} sampled training images could be read (e.g. {skipped[0]})")
     sample = s.sample = list(decoded.images)
     s.throughput = measure_throughput(s.base, sample, decode_seconds, s.extraction)
-    while not s.clock.fits(_sweep_seconds(s, len(s.train)) + s.evaluation_seconds()) and _step_down(s, sample):
+    while not s.clock.fits(_sweep_seconds(s, len(s.train)) + _held_out_seconds(s)) and _step_down(s, sample):
         pass
     return sample
 
@@ -139,6 +139,11 @@ def _sweep_seconds(s: Session, images: int) -> float:
     uncached = any(not s.is_cached(s.train, layer) for layer in layers)
     probes = len(layers) * probe_seconds(min(MAX_CV_SAMPLES, images), 512, 5 * len(SWEEP_CS))
     return (s.throughput.extraction(images) if uncached else 0.0) + probes
+
+
+def _held_out_seconds(s: Session) -> float:
+    """A pass over val and test: the least any run after the advice extracts."""
+    return sum(s.throughput.extraction(len(images)) for images in s.held_out())
 
 
 def _step_down(s: Session, sample: list) -> bool:
@@ -196,7 +201,7 @@ def _candidates(s: Session, sweep, layers, layer, train_features, cell: dict, si
 def _sweep_images(s: Session) -> ImageSet:
     """All training images, or a stratified subsample when the full sweep would not fit the budget."""
     full = _sweep_seconds(s, len(s.train))
-    if s.clock.fits(full + s.evaluation_seconds(), share=0.6):
+    if s.clock.fits(full + _held_out_seconds(s), share=0.6):
         return s.train
     per_image = s.throughput.extraction(1)
     count = max(2 * len(s.train.classes), int(0.4 * s.clock.left() / per_image))

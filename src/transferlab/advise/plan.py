@@ -177,7 +177,8 @@ def trial_candidate(s: Session, layers: list, layer: str | None, similarity: str
                       f"trial is scored on, so no trial can beat it by the margin (+{margin:.4f}).")
     for size in sides:
         settings, why, cost = _finetune_setup(s, layers, layer, similarity, size)
-        epochs, trial, final = _trial_epochs(s, settings, sweep, frozen.estimated_seconds, cost)
+        reserve = max(frozen.estimated_seconds, s.evaluation_seconds(cost.throughput))
+        epochs, trial, final = _trial_epochs(s, settings, sweep, reserve, cost)
         if epochs is not None:
             break
     if epochs is None:
@@ -194,7 +195,8 @@ def trial_candidate(s: Session, layers: list, layer: str | None, similarity: str
                 f"{len(s.train) - held:,} training images for {epochs} epochs as a trial (about "
                 f"{format_seconds(trial)}) and keeps fine-tuning only if it beats {frozen.strategy} on the "
                 f"CV's first held-out fold ({held:,} images); if it does, {then}. {why}")
-    return Candidate("finetune", chosen, None, None, (), trial if final is None else final, status="trial"), sentence
+    return Candidate("finetune", chosen, None, None, (), trial if final is None else final, status="trial",
+                     reserve_seconds=reserve), sentence
 
 
 def trial_margin(held_out: int) -> float:
@@ -205,7 +207,8 @@ def trial_margin(held_out: int) -> float:
 def _trial_epochs(s: Session, settings: dict, sweep: SweepResult, reserve: float,
                   cost: FinetuneCost) -> tuple[int | None, float, float | None]:
     """The most epochs (up to `MAX_TRIAL_EPOCHS`; without a budget `FINETUNE_EPOCHS`) whose trial
-    and the frozen fallback (`reserve`) fit the budget; None if even the fewest do not.
+    and what must follow it (`reserve`: the frozen fallback, or scoring the trial's model) fit
+    the budget; None if even the fewest do not.
 
     Returns (epochs, trial seconds, seconds of a retrain on all of train at those epochs, or
     None where it would not fit after the trial: the trial's model is then the final one).
@@ -228,14 +231,15 @@ def finetune_seconds(s: Session, settings: dict, cost: FinetuneCost) -> float:
     held_out = sum(cost.throughput.extraction(len(images)) for images in s.held_out())
     phase_one = cost.throughput.extraction(min(n, HEAD_START_IMAGES)) + held_out
     return (cost.seconds(n, len(s.splits.val), settings["epochs"]) + phase_one
-            + probe_seconds(min(n, HEAD_START_IMAGES), 1280, len(DEFAULT_CS)) + s.evaluation_seconds())
+            + probe_seconds(min(n, HEAD_START_IMAGES), 1280, len(DEFAULT_CS)) + s.evaluation_seconds(cost.throughput))
 
 
 def run_seconds(s: Session, strategy: str, settings: dict, dim: int = 1280) -> float:
-    """Estimated seconds of `train` with a frozen-base strategy after the advice (its caches are warm)."""
+    """Estimated seconds of `train` with a frozen-base strategy after the advice (its caches are
+    warm; its final scoring reads the features it extracted)."""
     layer, t = settings.get("layer"), s.throughput
     n = len(s.train)
-    seconds = s.extraction_seconds(layer) + s.evaluation_seconds()
+    seconds = s.extraction_seconds(layer)
     if strategy == "linear":
         return seconds + probe_seconds(n, dim, len(DEFAULT_CS))
     if strategy == "features":

@@ -8,6 +8,7 @@ from ..backbones import Backbone, BackboneChoice
 from ..data import DataSplits, ImageSet
 from ..features import ExtractionOptions
 from ..features.cache import entry_path, feature_key
+from ..evaluation.calibration import CENTROID_IMAGES
 from .budget import Clock
 from .cost import Throughput
 
@@ -53,9 +54,12 @@ class Session:
         sets = ([self.train] if include_train else []) + self.held_out()
         return sum(self.throughput.extraction(len(s)) for s in sets if not self.is_cached(s, layer))
 
-    def evaluation_seconds(self) -> float:
-        """The final scoring of the trained classifier on val/test images (decode + forward)."""
-        return sum(self.throughput.extraction(len(s)) for s in self.held_out())
+    def evaluation_seconds(self, throughput: Throughput | None = None) -> float:
+        """The final scoring of a classifier whose features are not cached (a fine-tuned base) on
+        val/test and on the training images its calibration's centroids come from (decode + forward)."""
+        machine = throughput or self.throughput
+        images = min(len(self.train), CENTROID_IMAGES) + sum(len(s) for s in self.held_out())
+        return machine.extraction(images)
 
     def head_seconds(self, vectors: int, epochs: int) -> float:
         return HEAD_SECONDS * vectors * epochs

@@ -97,8 +97,9 @@ def _maybe_trial(ctx: RunContext, advice: Advice, config: TrainConfig, deadline:
     """Fine-tune on train but fold 0's held-out images (where the sweep ran on a subsample, the
     rest of train as well); compare with the frozen pick on those held-out images.
 
-    The trial may run until the frozen pick's estimated run time before `deadline`: where it
-    wins and a retrain on all of train would not fit as many epochs, its model is the final one.
+    The trial may run until the advice's reserve before `deadline` (the frozen pick's run, or
+    scoring the trial's model): where it wins and a retrain on all of train would not fit as many
+    epochs, its model is the final one.
     """
     start, frozen = time.perf_counter(), advice.chosen
     swept = _swept(ctx.splits.train, advice.sweep.paths)
@@ -111,7 +112,7 @@ def _maybe_trial(ctx: RunContext, advice: Advice, config: TrainConfig, deadline:
     out = ctx.files.trial
     out.mkdir(exist_ok=True)
     trial_ctx = dataclasses.replace(ctx, config=trial_config, out=out, splits=splits, resume=False, notes=[],
-                                    deadline=deadline - frozen.estimated_seconds)
+                                    deadline=deadline - advice.trial.reserve_seconds)
     with threadpool_limits(1, user_api="blas"):
         outcome = run_finetune(trial_ctx)
     accuracy, scored = on_main(lambda: _held_out_accuracy(outcome.classifier, splits.val, config.device,

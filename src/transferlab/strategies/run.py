@@ -15,15 +15,16 @@ import torch
 
 from ..config import TrainConfig
 from ..data import load_splits
-from ..data.scan import recording_skips
+from ..data.scan import ImageSet, recording_skips, stratified_subsample
 from ..engine.device import pick_device
 from ..engine.distributed import init_distributed, on_main, rank_device
 from ..engine.seeding import seeded
 from ..errors import TransferlabError
 from ..evaluation import evaluate_predictions, top_losses
-from ..evaluation.calibration import softmax
+from ..evaluation.calibration import CENTROID_IMAGES, softmax
 from ..evaluation.predictions import predict_paths
 from ..features import cached_features
+from ..features.cache import entry_path, feature_key
 from ..models.artifacts import describe, save_model
 from ..models.classifier import Classifier
 from ..paths import RunDir, atomic_write_text
@@ -167,7 +168,7 @@ def _finish(ctx: RunContext, outcome: StrategyOutcome, train_seconds: float) -> 
     classifier, classes = outcome.classifier, ctx.splits.classes
     eval_start = time.perf_counter()
     outputs = {name: _outputs(ctx, classifier, images) for name, images in
-               (("train", ctx.splits.train), ("val", ctx.splits.val), ("test", ctx.splits.test))
+               (("train", _centroid_images(ctx, classifier)), ("val", ctx.splits.val), ("test", ctx.splits.test))
                if images is not None and len(images)}
     calibration, reason = fit_calibration(outputs["train"], outputs["val"], len(classes))
     save_model(classifier, ctx.out, describe(classifier, classes, ctx.config.strategy, ctx.config.model), calibration)
@@ -197,6 +198,17 @@ def _finish(ctx: RunContext, outcome: StrategyOutcome, train_seconds: float) -> 
         "inference": {"engine": ctx.config.engine, "precision": ctx.config.precision},  # as asked; the log says what ran
         "environment": {"torch": torch.__version__, "python": platform.python_version()},
     }
+
+
+def _centroid_images(ctx: RunContext, classifier: Classifier) -> ImageSet:
+    """The training images the calibration's class centroids come from: all where their features
+    are cached (a frozen base), else a stratified `CENTROID_IMAGES` of them."""
+    train = ctx.splits.train
+    key = feature_key(classifier.backbone, classifier.layer, classifier.preprocessing, train,
+                      replace(ctx.extraction(), progress=False))
+    if entry_path(key).is_file():
+        return train
+    return train.subset(stratified_subsample(np.asarray(train.labels), CENTROID_IMAGES, ctx.config.seed).tolist())
 
 
 def _outputs(ctx: RunContext, classifier: Classifier, images) -> SplitOutputs:
