@@ -104,6 +104,23 @@ def test_a_sweep_on_a_subsample_still_gets_its_trial_on_the_same_folds(split_fol
     assert decision["trial"]["frozen_accuracy"] == frozen["fold_scores"][0]
 
 
+def test_a_lost_trial_without_time_for_all_of_train_leaves_the_frozen_pick_on_the_swept_images(
+        split_folder, tiny_weights, tmp_path, monkeypatch):
+    from transferlab.advise import plan, sweep
+    from transferlab.strategies import auto
+
+    monkeypatch.setattr(plan, "TRIAL_BELOW", 1.01)
+    monkeypatch.setattr(plan, "trial_margin", lambda held: -1.0)  # planned even after a perfect fold
+    monkeypatch.setattr(auto, "trial_margin", lambda scored: 2.0)  # and lost
+    monkeypatch.setattr(sweep, "MAX_CV_SAMPLES", 15)  # the sweep sees 15 of the 30 images
+    monkeypatch.setattr(auto, "_frozen_fits", lambda *args: False)
+    result = train(_config(split_folder, tiny_weights, batch_size=8, epochs=1), tmp_path / "run")
+    details = result.summary["details"]
+    assert not details["decision"]["trial"]["kept"] and details["chosen_strategy"] != "finetune"
+    assert any("depth sweep's 15 training images" in note for note in result.summary["notes"])
+    assert 0.0 <= result.summary["val"]["accuracy"] <= 1.0
+
+
 def test_the_budget_sentence_says_what_was_spent_and_any_overrun():
     from transferlab.strategies.auto import _budget_sentence
 

@@ -199,15 +199,16 @@ def _candidates(s: Session, sweep, layers, layer, train_features, cell: dict, si
 
 
 def _sweep_images(s: Session) -> ImageSet:
-    """All training images, or a stratified subsample when the full sweep would not fit the budget."""
-    full = _sweep_seconds(s, len(s.train))
-    if s.clock.fits(full + _held_out_seconds(s), share=0.6):
+    """The training images the sweep extracts: at most `MAX_CV_SAMPLES` (its probes see no more;
+    on large data a frozen run extracts the rest only if it is the one that runs), fewer where
+    that pass would not fit the budget."""
+    count = min(len(s.train), MAX_CV_SAMPLES)
+    if not s.clock.fits(_sweep_seconds(s, count) + _held_out_seconds(s), share=0.6):
+        count = max(2 * len(s.train.classes), int(0.4 * s.clock.left() / s.throughput.extraction(1)))
+        s.clock.give_up(f"the depth sweep on {min(count, len(s.train))} of {len(s.train)} training images (budget)")
+    if count >= len(s.train):
         return s.train
-    per_image = s.throughput.extraction(1)
-    count = max(2 * len(s.train.classes), int(0.4 * s.clock.left() / per_image))
-    keep = stratified_subsample(np.asarray(s.train.labels), min(count, len(s.train)), s.seed)
-    s.clock.give_up(f"the depth sweep on {len(keep)} of {len(s.train)} training images (budget)")
-    return s.train.subset(keep.tolist())
+    return s.train.subset(stratified_subsample(np.asarray(s.train.labels), count, s.seed).tolist())
 
 
 def _closing_sentence(s: Session, plan: Plan, facts) -> str:

@@ -177,7 +177,7 @@ def trial_candidate(s: Session, layers: list, layer: str | None, similarity: str
                       f"trial is scored on, so no trial can beat it by the margin (+{margin:.4f}).")
     for size in sides:
         settings, why, cost = _finetune_setup(s, layers, layer, similarity, size)
-        reserve = max(frozen.estimated_seconds, s.evaluation_seconds(cost.throughput))
+        reserve = max(fallback_seconds(s, frozen), s.evaluation_seconds(cost.throughput))
         epochs, trial, final = _trial_epochs(s, settings, sweep, reserve, cost)
         if epochs is not None:
             break
@@ -197,6 +197,14 @@ def trial_candidate(s: Session, layers: list, layer: str | None, similarity: str
                 f"CV's first held-out fold ({held:,} images); if it does, {then}. {why}")
     return Candidate("finetune", chosen, None, None, (), trial if final is None else final, status="trial",
                      reserve_seconds=reserve), sentence
+
+
+def fallback_seconds(s: Session, frozen: Candidate) -> float:
+    """What a lost trial must leave: the frozen pick's run, on the sweep's images alone (their
+    features cached) where its training images' features are not cached."""
+    if s.is_cached(s.train, frozen.settings.get("layer")):
+        return frozen.estimated_seconds
+    return max(0.0, frozen.estimated_seconds - s.throughput.extraction(len(s.train)))
 
 
 def trial_margin(held_out: int) -> float:

@@ -69,9 +69,12 @@ def run_auto(ctx: RunContext) -> StrategyOutcome:
     ctx.notes.extend(f"auto gave up {item}" for item in advice.budget.get("given_up", []))
     on_main(lambda: _plot_sweep(ctx, advice))
     if outcome is None:
+        run_ctx = dataclasses.replace(ctx, config=chosen, deadline=deadline)
+        if trial is not None and not trial.record["kept"] and not on_main(lambda: _frozen_fits(ctx, advice, deadline)):
+            run_ctx = _on_swept_images(run_ctx, advice)
         # One BLAS thread for numpy/scipy (the probes' small matrix products), not for torch's kernels.
         with threadpool_limits(1, user_api="blas"):
-            outcome = FIXED_RUNNERS[chosen.strategy](dataclasses.replace(ctx, config=chosen, deadline=deadline))
+            outcome = FIXED_RUNNERS[chosen.strategy](run_ctx)
     spent = ctx.now() - start
     ctx.notes.append(_budget_sentence(spent, budget))
     record = None if trial is None else trial.record
@@ -141,6 +144,21 @@ def _retrain_fits(ctx: RunContext, record: dict, epochs: int, deadline: float) -
     scale = len(ctx.splits.train) / max(1, record["train_images"])
     setup = max(0.0, record["seconds"] - record["epoch_seconds"] * record["epochs_run"]) * scale
     return ctx.now() + setup + epochs * record["epoch_seconds"] * scale <= deadline
+
+
+def _frozen_fits(ctx: RunContext, advice: Advice, deadline: float) -> bool:
+    """Whether the frozen pick's run on all of train, as estimated, ends before `deadline`."""
+    return ctx.now() + advice.chosen.estimated_seconds <= deadline
+
+
+def _on_swept_images(ctx: RunContext, advice: Advice) -> RunContext:
+    """`ctx` training on the sweep's images alone (their features are cached): a lost trial left too
+    little time for a pass over the rest of train."""
+    swept = _swept(ctx.splits.train, advice.sweep.paths)
+    ctx.notes.append(f"auto trained {ctx.config.strategy} on the depth sweep's {len(swept):,} training images, whose "
+                     f"features were cached: a pass over all {len(ctx.splits.train):,} would have ended past the budget "
+                     f"after the fine-tuning trial")
+    return dataclasses.replace(ctx, splits=dataclasses.replace(ctx.splits, train=swept))
 
 
 def _keep_trial_model(ctx: RunContext, trial: Trial) -> StrategyOutcome:
