@@ -10,6 +10,7 @@ Usage:
     .venv/bin/python bench/auto_regret.py [--data flowers,neu_steel_defects,...] [--budget 10m]
     .venv/bin/python bench/auto_regret.py --data flowers --limit 6 --budget 2m --fixed linear:efficientnet_lite0 --no-write
     .venv/bin/python bench/auto_regret.py --data flowers --fixed finetune:efficientnet_lite0 --fixed-only   # rows beside an earlier auto run
+    .venv/bin/python bench/auto_regret.py --data neu_tiles --fixed features:efficientnet_lite0   # large data of small images
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 from features_aug import add_record_arguments, cold, footer, record, subset  # noqa: E402
+from tiles import tile_folder  # noqa: E402
 
 SECTION = "## auto's regret against fixed commands"
 DATASETS = ROOT.parent / "shared" / "datasets"
 SHARED = ("cats_vs_dogs", "neu_steel_defects", "flowers", "plant_leaves")
 BUILTIN = ("digits", "mnist5k", "lfw-faces")
+TILED = {"neu_tiles": "neu_steel_defects"}  # large data of small images, cut from a shared dataset (bench/tiles.py)
 FIXED = ("linear:efficientnet_lite0", "linear:efficientnet_lite1", "linear:efficientnet_lite2",
          "features-aug:efficientnet_lite0", "finetune:efficientnet_lite0")
 
@@ -35,6 +38,8 @@ def data_path(name: str, limit: int | None, workdir: Path) -> str:
     """A shared dataset's folder (or its first `limit` images per class), or a built-in name."""
     if name in BUILTIN:
         return name
+    if name in TILED:
+        return subset(str(tile_folder(DATASETS / TILED[name], workdir / "tiles" / name)), limit, workdir / name)
     return subset(str(DATASETS / name), limit, workdir / name)
 
 
