@@ -56,7 +56,7 @@ class TrainConfig:
     # fine-tuning
     unfreeze: int = 2
     unfreeze_from: str | None = None
-    lr_mult: float | None = None  # None: finetune's own (`strategies.finetune.LR_MULT`)
+    lr_mult: float | None = None  # None: finetune's own (`strategies.finetune.default_rates`)
     bn_policy: str = "frozen"
     # run the frozen prefix once per image and view when only the top is unfrozen
     # (strategies.finetune_prefix); False: the whole network every epoch

@@ -66,7 +66,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     tune = parser.add_argument_group("fine-tuning")
     tune.add_argument("--unfreeze", type=int, default=2, help="unfreeze the last N stage groups (-1: all)")
     tune.add_argument("--unfreeze-from", help="unfreeze every layer from this named layer on")
-    tune.add_argument("--lr-mult", type=float, help="rate multiplier per group going shallower (default: 0.5)")
+    tune.add_argument("--lr-mult", type=float, help="rate multiplier per group going shallower (default: 0.5; with --unfreeze -1: 1.0, one rate)")
     tune.add_argument("--no-frozen-prefix", dest="frozen_prefix", action="store_false",
                       help="run the whole network every epoch instead of the frozen prefix once per image and view")
     tune.add_argument("--lr-find", action="store_true",

@@ -1,9 +1,11 @@
-"""Phase 1 of `finetune` starts the head on at most `HEAD_START_IMAGES` training images."""
+"""`finetune`'s defaults: phase 1 on at most `HEAD_START_IMAGES` training images; the rates by depth."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
+from transferlab.config import TrainConfig
 from transferlab.data.decode import DecodedImages
 from transferlab.data.scan import ImageSet
 from transferlab.strategies import finetune
@@ -29,3 +31,14 @@ def test_phase_one_sees_a_stratified_subsample_of_large_training_sets(monkeypatc
 def test_phase_one_keeps_a_small_training_set_whole(monkeypatch):
     images, decoded = _images(10)
     assert finetune._phase_one_images(images, decoded, seed=0) == (images, decoded)
+
+
+@pytest.mark.parametrize("given, rates", [
+    ({}, (2e-4, 0.5)),                                            # the last two groups, discriminative rates
+    ({"unfreeze": -1}, (5e-4, 1.0)),                              # every layer: one rate
+    ({"unfreeze": -1, "lr_mult": 0.5}, (5e-4, 0.5)),              # a given multiplier stays
+    ({"unfreeze": -1, "lr": 1e-3}, (1e-3, 1.0)),                  # a given rate stays
+    ({"unfreeze": -1, "unfreeze_from": "blocks.3"}, (2e-4, 0.5)),  # from a layer: not every layer
+])
+def test_default_rates_follow_the_depth_unfrozen(given, rates):
+    assert finetune.default_rates(TrainConfig(data="x", strategy="finetune", **given)) == rates
