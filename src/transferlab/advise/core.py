@@ -23,6 +23,7 @@ from .dataset import MIN_PER_CLASS, dataset_facts, grey_share, load_for_advice
 from .decide import (choose_layer, finetune_sides, pick_candidate, quadrant, similarity_votes, size_class,
                      wants_class_weights)
 from .multitap import cached_layer_features, in_forward_order
+from .flips import flip_sentence, flip_test
 from .plan import describe_layer, frozen_candidates, make_plan, trial_candidate
 from .session import Session
 from .similarity import measure_similarity
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 SIGNAL_SAMPLE = 256  # images decoded for the similarity signals and the throughput timing
 # Cheaper backbones to fall back to, in order, when the sweep does not fit the budget.
 SMALLER = ("efficientnet_lite2", "efficientnet_lite1", "efficientnet_lite0")
+NO_FLIP = "light-noflip"  # fine-tuning's augmentation where mirroring changes the class
 HEAVY = ("vgg16", "vgg19", "resnet50", "inception_v3", "xception")  # several times lite0's cost per image
 
 
@@ -179,6 +181,12 @@ def _measure_and_decide(s: Session, sample: list) -> Advice:
                   f"Quadrant {cell['cell']}: the notes advise {cell['notes_advise']}.", layer_reason]
     sides = [None] if s.backbone.input_size else finetune_sides(facts, s.base.preprocessing.input_size)
     candidates, chosen = _candidates(s, sweep, layers, layer, features[layer], cell, sides)
+    if any(c.status == "trial" for c in candidates):  # flips matter only to fine-tuning
+        flips = flip_test(s, sweep, layer, features[layer])
+        s.reasons.append(flip_sentence(flips, layer))
+        if flips is not None and not flips.keeps_class:
+            candidates = [replace(c, settings={**c.settings, "augment": NO_FLIP}) if c.strategy == "finetune" else c
+                          for c in candidates]
     plan = make_plan(s, chosen, wants_class_weights(facts))
     s.reasons.append(_closing_sentence(s, plan, facts))
     marked = tuple(replace(c, status="chosen") if c is chosen else c for c in candidates)

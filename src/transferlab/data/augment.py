@@ -229,6 +229,7 @@ def _randaugment(pre: Preprocessing, ops: float, magnitude: float) -> v2.Transfo
 PRESET_SPECS: dict[str, list] = {
     "none": [],
     "light": [{"op": "crop", "scale": [0.5, 1.0]}, "hflip"],
+    "light-noflip": [{"op": "crop", "scale": [0.5, 1.0]}],  # where a mirror image is another class (digits)
     "medium": [{"op": "crop", "scale": [0.3, 1.0]}, "hflip", {"op": "affine", "degrees": 10, "translate": 0.1},
                {"op": "color_jitter", "brightness": 0.2, "contrast": 0.2, "saturation": 0.2}],
     "heavy": [{"op": "crop", "scale": [0.2, 1.0]}, "hflip",

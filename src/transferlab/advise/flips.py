@@ -1,0 +1,81 @@
+"""Whether mirroring an image keeps its class, measured, so that fine-tuning flips only where it does.
+
+The sweep's probe at the chosen layer, fitted on the training part of the CV's first fold, is
+scored on that fold's held-out images and on the same images mirrored left-right. Photos,
+textures and micrographs lose next to nothing; digits and letters lose a lot, since a mirrored
+"2" is no "2" (flip test-time augmentation cost digits 1.1 points, BENCHMARKS.md).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import NamedTuple
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+
+from ..data.augment import resolve_augment
+from ..features import AugmentedView, FeatureSet, cached_features
+from .session import Session
+from .sweep import SweepResult, cv_folds, layer_label
+
+# Mirroring changes the class where it costs the held-out images more than this share of accuracy
+# and more than two paired standard errors. Measured with lite0 (held-out images, drop in points):
+# digits 231, 24.2; mnist5k 640, 3.9; flowers 120, 1.7; plant_leaves 190, -1.1 (mirrored scored higher).
+FLIP_DROP = 0.02
+MIRROR = resolve_augment([{"op": "hflip", "p": 1.0}]).canonical()
+
+
+class FlipTest(NamedTuple):
+    """Fold 0's held-out accuracy on the images and on their mirror images."""
+
+    accuracy: float
+    mirrored: float
+    images: int
+    se: float  # standard error of the paired difference
+
+    @property
+    def keeps_class(self) -> bool:
+        return self.accuracy - self.mirrored <= max(FLIP_DROP, 2 * self.se)
+
+
+def flip_test(s: Session, sweep: SweepResult, layer: str | None, features: FeatureSet) -> FlipTest | None:
+    """The probe of the sweep's row at `layer`, scored on fold 0's images and their mirror images;
+    None where mirroring them does not fit the budget."""
+    row = {p: i for i, p in enumerate(features.paths)}
+    order = [row[p] for p in sweep.paths]
+    x, y = features.features[order], np.asarray(features.labels)[order]
+    train, held = cv_folds(y, s.seed)[0]
+    images = _images(s, [sweep.paths[i] for i in held])
+    if not s.clock.fits(s.throughput.extraction(len(images))):
+        return None
+    mirrored = cached_features(s.base, images, layer, s.base.preprocessing, s.extraction,
+                               view=AugmentedView(MIRROR, 0, s.seed))
+    flipped = mirrored.features[[{p: i for i, p in enumerate(mirrored.paths)}[p] for p in images.paths]]
+    C = next(r.C for r in sweep.rows if r.layer == layer)
+    scaler = StandardScaler().fit(x[train])
+    with warnings.catch_warnings():  # an unconverged probe still compares the two fairly
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        probe = LogisticRegression(C=C, max_iter=300, random_state=s.seed).fit(scaler.transform(x[train]), y[train])
+    plain = probe.predict(scaler.transform(x[held])) == y[held]
+    mirror = probe.predict(scaler.transform(flipped)) == y[held]
+    diff = plain.astype(float) - mirror
+    se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else 0.0
+    return FlipTest(float(plain.mean()), float(mirror.mean()), len(held), se)
+
+
+def flip_sentence(test: FlipTest | None, layer: str | None) -> str:
+    if test is None:
+        return "Mirror test: not run (it does not fit the budget); fine-tuning flips images as usual."
+    verdict = ("mirroring keeps the class: fine-tuning flips images" if test.keeps_class else
+               "mirroring changes the class: fine-tuning does not flip images")
+    return (f"Mirror test ({test.images} held-out images, probe at {layer_label(layer)}): {test.accuracy:.4f} as they "
+            f"are, {test.mirrored:.4f} mirrored (flips change the class beyond a drop of {100 * FLIP_DROP:.0f} points "
+            f"and two paired standard errors, {200 * test.se:.2f}): {verdict}.")
+
+
+def _images(s: Session, paths: list[str]):
+    row = {p: i for i, p in enumerate(s.train.paths)}
+    return s.train.subset([row[p] for p in paths])

@@ -1,0 +1,73 @@
+"""The mirror test: fine-tuning flips images only where mirroring keeps their class."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import fixed_now
+from PIL import Image
+
+from transferlab.advise import AdviseOptions, advise
+from transferlab.advise.flips import FlipTest
+from transferlab.backbones import BackboneChoice
+from transferlab.features import ExtractionOptions
+
+
+def _stripes(path, rising: bool, seed: int) -> None:
+    """Diagonal stripes, rising ('/') or falling ('\\'): a mirror image is the other class."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[:24, :24]
+    phase = rng.integers(0, 6)
+    stripes = (((x + y) if rising else (x - y)) + phase) % 6 < 3
+    array = np.repeat((stripes * 200 + rng.normal(20, 10, stripes.shape))[..., None], 3, axis=2)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.clip(array, 0, 255).astype(np.uint8)).save(path)
+
+
+@pytest.fixture
+def stripes_folder(tmp_path):
+    root = tmp_path / "stripes"
+    for split, count in (("train", 15), ("val", 4)):
+        for label, rising in (("rising", True), ("falling", False)):
+            for i in range(count):
+                _stripes(root / split / label / f"{i}.png", rising, seed=(0 if split == "train" else 100) + i)
+    return root
+
+
+@pytest.fixture
+def trial_always(monkeypatch):
+    from transferlab.advise import plan
+
+    monkeypatch.setattr(plan, "TRIAL_BELOW", 1.01)
+    monkeypatch.setattr(plan, "trial_margin", lambda held: -1.0)
+
+
+def _advise(data, weights):
+    return advise(str(data), BackboneChoice("tiny_cnn", weights, 32),
+                  AdviseOptions(views=1, now=fixed_now, extraction=ExtractionOptions(device="cpu")))
+
+
+def test_data_whose_mirror_image_is_another_class_is_fine_tuned_without_flips(stripes_folder, tiny_weights,
+                                                                              trial_always):
+    advice = _advise(stripes_folder, tiny_weights)
+    sentence = next(r for r in advice.reasons if r.startswith("Mirror test"))
+    assert "mirroring changes the class" in sentence, sentence
+    assert advice.trial.settings["augment"] == "light-noflip"
+
+
+def test_data_whose_mirror_image_keeps_its_class_is_fine_tuned_with_flips(split_folder, tiny_weights, trial_always):
+    advice = _advise(split_folder, tiny_weights)
+    assert any("mirroring keeps the class" in r for r in advice.reasons)
+    assert advice.trial.settings["augment"] == "light"
+
+
+def test_no_trial_no_mirror_test(split_folder, tiny_weights):
+    advice = _advise(split_folder, tiny_weights)  # colour classes: the frozen pick is perfect, no trial
+    assert advice.trial is None and not any(r.startswith("Mirror test") for r in advice.reasons)
+
+
+@pytest.mark.parametrize("accuracy, mirrored, se, keeps", [(0.95, 0.71, 0.03, False), (0.95, 0.91, 0.01, False),
+                                                           (0.90, 0.88, 0.02, True), (0.97, 0.98, 0.01, True),
+                                                           (0.95, 0.92, 0.02, True)])
+def test_mirroring_changes_the_class_beyond_two_points_and_two_standard_errors(accuracy, mirrored, se, keeps):
+    assert FlipTest(accuracy, mirrored, 100, se).keeps_class is keeps
