@@ -43,7 +43,7 @@ class FlipTest(NamedTuple):
 
 def flip_test(s: Session, sweep: SweepResult, layer: str | None, features: FeatureSet) -> FlipTest | None:
     """The probe of the sweep's row at `layer`, scored on fold 0's images and their mirror images;
-    None where mirroring them does not fit the budget."""
+    None where mirroring them does not fit the budget (or none could be read)."""
     row = {p: i for i, p in enumerate(features.paths)}
     order = [row[p] for p in sweep.paths]
     x, y = features.features[order], np.asarray(features.labels)[order]
@@ -53,7 +53,11 @@ def flip_test(s: Session, sweep: SweepResult, layer: str | None, features: Featu
         return None
     mirrored = cached_features(s.base, images, layer, s.base.preprocessing, s.extraction,
                                view=AugmentedView(MIRROR, 0, s.seed))
-    flipped = mirrored.features[[{p: i for i, p in enumerate(mirrored.paths)}[p] for p in images.paths]]
+    at = {p: i for i, p in enumerate(mirrored.paths)}
+    held = np.array([i for i in held if sweep.paths[i] in at], dtype=int)  # an image unreadable now is left out
+    if not len(held):
+        return None
+    flipped = mirrored.features[[at[sweep.paths[i]] for i in held]]
     C = next(r.C for r in sweep.rows if r.layer == layer)
     scaler = StandardScaler().fit(x[train])
     with warnings.catch_warnings():  # an unconverged probe still compares the two fairly
@@ -68,7 +72,7 @@ def flip_test(s: Session, sweep: SweepResult, layer: str | None, features: Featu
 
 def flip_sentence(test: FlipTest | None, layer: str | None) -> str:
     if test is None:
-        return "Mirror test: not run (it does not fit the budget); fine-tuning flips images as usual."
+        return "Mirror test: not run (no time or no readable image for it); fine-tuning flips images as usual."
     verdict = ("mirroring keeps the class: fine-tuning flips images" if test.keeps_class else
                "mirroring changes the class: fine-tuning does not flip images")
     return (f"Mirror test ({test.images} held-out images, probe at {layer_label(layer)}): {test.accuracy:.4f} as they "

@@ -70,7 +70,8 @@ def run_auto(ctx: RunContext) -> StrategyOutcome:
     on_main(lambda: _plot_sweep(ctx, advice))
     if outcome is None:
         run_ctx = dataclasses.replace(ctx, config=chosen, deadline=deadline)
-        if trial is not None and not trial.record["kept"] and not on_main(lambda: _frozen_fits(ctx, advice, deadline)):
+        if (trial is not None and not trial.record["kept"] and advice.sweep.samples < len(ctx.splits.train)
+                and not on_main(lambda: _frozen_fits(ctx, advice, deadline))):
             run_ctx = _on_swept_images(run_ctx, advice)
         # One BLAS thread for numpy/scipy (the probes' small matrix products), not for torch's kernels.
         with threadpool_limits(1, user_api="blas"):
