@@ -109,9 +109,14 @@ def test_large_data_gets_a_fine_tuning_trial_with_the_depth_from_the_sweep(split
     settings = advice.trial.settings
     assert settings["epochs"] == 5 and settings["augment"] == "light" and "unfreeze" in settings
     assert advice.throughput.train is not None and advice.throughput.train > 0
-    assert [c.strategy for c in advice.candidates] == ["linear", "features", "finetune"]
+    assert [c.strategy for c in advice.candidates] == ["linear", "features", "finetune", "finetune"]
     assert advice.trial.cv_mean is None and advice.chosen.strategy == advice.plan.strategy
     assert any("24 training images for 5 epochs as a trial" in reason for reason in advice.reasons)
+    # colours are like ImageNet: the sweep's depth first, then every layer at one rate beside it
+    assert advice.trials[0] is advice.trial and advice.trial.settings["unfreeze"] != -1
+    assert {k: advice.trials[1].settings[k] for k in ("unfreeze", "lr", "lr_mult")} == {
+        "unfreeze": -1, "lr": 5e-4, "lr_mult": 1.0}
+    assert any(reason.startswith("A second trial fine-tunes every layer") for reason in advice.reasons)
 
 
 def test_fine_tuning_that_does_not_fit_the_budget_falls_back_to_the_frozen_base(split_folder, tiny_weights, large,

@@ -121,6 +121,30 @@ def test_a_lost_trial_without_time_for_all_of_train_leaves_the_frozen_pick_on_th
     assert 0.0 <= result.summary["val"]["accuracy"] <= 1.0
 
 
+def test_similar_data_gets_a_second_trial_with_every_layer_and_keeps_the_better(split_folder, tiny_weights, tmp_path,
+                                                                                monkeypatch):
+    from transferlab.advise import plan
+    from transferlab.strategies import auto
+
+    monkeypatch.setattr(plan, "TRIAL_BELOW", 1.01)
+    monkeypatch.setattr(plan, "trial_margin", lambda held: -1.0)  # planned even after a perfect fold
+    monkeypatch.setattr(auto, "trial_margin", lambda scored: -1.0)  # both win
+    result = train(_config(split_folder, tiny_weights, batch_size=8, epochs=1), tmp_path / "run")
+    decision = result.summary["details"]["decision"]
+    first, second = decision["trials"]
+    assert first["settings"]["unfreeze"] != -1 and second["settings"]["unfreeze"] == -1
+    best = max((first, second), key=lambda r: r["finetune_accuracy"])  # the first on a tie
+    assert decision["trial"] == best and decision["settings"]["unfreeze"] == best["settings"]["unfreeze"]
+    assert result.summary["details"]["chosen_strategy"] == "finetune" and not (result.out / "trial").exists()
+
+
+def test_a_trial_that_beats_the_frozen_pick_by_exactly_the_margin_wins():
+    from transferlab.strategies.auto import _beats
+
+    assert 186 / 190 + 2 / 190 > 188 / 190  # what rounding did to the comparison
+    assert _beats(188 / 190, 186 / 190, 2 / 190) and not _beats(187 / 190, 186 / 190, 2 / 190)
+
+
 def test_the_budget_sentence_says_what_was_spent_and_any_overrun():
     from transferlab.strategies.auto import _budget_sentence
 

@@ -53,6 +53,11 @@ class Advice:
         return next((c for c in self.candidates if c.status == "trial"), None)
 
     @property
+    def trials(self) -> tuple[Candidate, ...]:
+        """Every fine-tuning trial, in the order `train --strategy auto` runs them."""
+        return tuple(c for c in self.candidates if c.status == "trial")
+
+    @property
     def chosen(self) -> Candidate | None:
         return next((c for c in self.candidates if c.status == "chosen"), None)
 

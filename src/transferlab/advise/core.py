@@ -24,7 +24,7 @@ from .decide import (choose_layer, finetune_sides, pick_candidate, quadrant, sim
                      wants_class_weights)
 from .multitap import cached_layer_features, in_forward_order
 from .flips import flip_sentence, flip_test
-from .plan import describe_layer, frozen_candidates, make_plan, trial_candidate
+from .plan import describe_layer, every_layer_trial, frozen_candidates, make_plan, trial_candidate
 from .session import Session
 from .similarity import measure_similarity
 from ..data.scan import stratified_subsample
@@ -203,7 +203,14 @@ def _candidates(s: Session, sweep, layers, layer, train_features, cell: dict, si
     finetune, finetune_reason = trial_candidate(s, layers, layer, cell["similarity"], frozen, sweep, sides)
     if finetune_reason:
         s.reasons.append(finetune_reason)
-    return candidates + ([] if finetune is None else [finetune]), frozen
+    if finetune is None:
+        return candidates, frozen
+    trials = [finetune]
+    if finetune.settings.get("unfreeze") != -1:
+        second, second_reason = every_layer_trial(s, layers, layer, frozen, sweep, finetune)
+        trials += [] if second is None else [second]
+        s.reasons += [second_reason] if second_reason else []
+    return candidates + trials, frozen
 
 
 def _sweep_images(s: Session) -> ImageSet:
