@@ -28,6 +28,7 @@ from threadpoolctl import threadpool_limits
 
 from ..advise import Advice, AdviseOptions, advise
 from ..advise.backbone_choice import alternative_backbones
+from ..advise.candidates import Candidate
 from ..advise.budget import DEFAULT_BUDGET, format_seconds
 from ..advise.plan import trial_margin
 from ..advise.sweep import cv_folds
@@ -62,7 +63,7 @@ def run_auto(ctx: RunContext) -> StrategyOutcome:
     outcome = None
     if trial is not None and trial.record["kept"]:
         chosen = config.replace(strategy="finetune", backbone=advice.backbone, layer=None, budget=None,
-                                **_unless_given(trial.settings, config))
+                                **_unless_given(trial.record["settings"], config))
         if not on_main(lambda: _retrain_fits(ctx, trial.record, chosen.epochs, deadline)):
             outcome = _keep_trial_model(ctx, trial)
     if trials:
@@ -88,7 +89,7 @@ def run_auto(ctx: RunContext) -> StrategyOutcome:
     if len(trials) > 1:
         decision["trials"] = [t.record for t in trials]
     if record is not None and record["kept"]:
-        decision["settings"] = {"backbone": advice.backbone, **trial.settings}
+        decision["settings"] = {"backbone": advice.backbone, **trial.record["settings"]}
         decision["reasons"] = [*decision["reasons"], f"Trial: {record['sentence']}."]
     outcome.details = {**outcome.details, "decision": decision, "chosen_strategy": chosen.strategy}
     return outcome
@@ -100,7 +101,6 @@ class Trial(NamedTuple):
     record: dict
     outcome: StrategyOutcome
     notes: list[str]
-    settings: dict
     folder: Path
 
 
@@ -112,7 +112,7 @@ def _best(trials: list[Trial]) -> Trial | None:
     return trials[0] if trials else None
 
 
-def _maybe_trial(ctx: RunContext, advice: Advice, candidate, config: TrainConfig, deadline: float,
+def _maybe_trial(ctx: RunContext, advice: Advice, candidate: Candidate, config: TrainConfig, deadline: float,
                  out: Path) -> Trial:
     """Fine-tune on train but fold 0's held-out images (where the sweep ran on a subsample, the
     rest of train as well); compare with the frozen pick on those held-out images.
@@ -149,7 +149,7 @@ def _maybe_trial(ctx: RunContext, advice: Advice, candidate, config: TrainConfig
               "epochs_run": len(epochs), "epoch_seconds": round(float(np.mean(epochs)), 2) if epochs else None,
               "seconds": round(time.perf_counter() - start, 1), "sentence": sentence, "settings": candidate.settings,
               "final": "retrained on all of train" if kept else None}
-    return Trial(record, outcome, trial_ctx.notes, candidate.settings, out)
+    return Trial(record, outcome, trial_ctx.notes, out)
 
 
 def _beats(accuracy: float, baseline: float, margin: float) -> bool:
