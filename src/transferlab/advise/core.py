@@ -131,7 +131,7 @@ def _measure_machine(s: Session) -> list:
         raise DataError(f"none of the {len(pick)} sampled training images could be read (e.g. {skipped[0]})")
     sample = s.sample = list(decoded.images)
     s.throughput = measure_throughput(s.base, sample, decode_seconds, s.extraction)
-    while not s.clock.fits(_sweep_seconds(s, len(s.train)) + _held_out_seconds(s)) and _step_down(s, sample):
+    while not s.clock.fits(_sweep_seconds(s, len(s.train)) + s.held_out_seconds()) and _step_down(s, sample):
         pass
     return sample
 
@@ -141,11 +141,6 @@ def _sweep_seconds(s: Session, images: int) -> float:
     uncached = any(not s.is_cached(s.train, layer) for layer in layers)
     probes = len(layers) * probe_seconds(min(MAX_CV_SAMPLES, images), 512, 5 * len(SWEEP_CS))
     return (s.throughput.extraction(images) if uncached else 0.0) + probes
-
-
-def _held_out_seconds(s: Session) -> float:
-    """A pass over val and test: the least any run after the advice extracts."""
-    return sum(s.throughput.extraction(len(images)) for images in s.held_out())
 
 
 def _step_down(s: Session, sample: list) -> bool:
@@ -218,7 +213,7 @@ def _sweep_images(s: Session) -> ImageSet:
     on large data a frozen run extracts the rest only if it is the one that runs), fewer where
     that pass would not fit the budget."""
     count = min(len(s.train), MAX_CV_SAMPLES)
-    if not s.clock.fits(_sweep_seconds(s, count) + _held_out_seconds(s), share=0.6):
+    if not s.clock.fits(_sweep_seconds(s, count) + s.held_out_seconds(), share=0.6):
         count = max(2 * len(s.train.classes), int(0.4 * s.clock.left() / s.throughput.extraction(1)))
         s.clock.give_up(f"the depth sweep on {min(count, len(s.train))} of {len(s.train)} training images (budget)")
     if count >= len(s.train):

@@ -256,8 +256,7 @@ def _trial_epochs(s: Session, settings: dict, sweep: SweepResult, reserve: float
 def finetune_seconds(s: Session, settings: dict, cost: FinetuneCost) -> float:
     """Estimated seconds of `train --strategy finetune` with `settings` on all of train after the advice."""
     n = len(s.train)
-    held_out = sum(cost.throughput.extraction(len(images)) for images in s.held_out())
-    phase_one = cost.throughput.extraction(min(n, HEAD_START_IMAGES)) + held_out
+    phase_one = cost.throughput.extraction(min(n, HEAD_START_IMAGES)) + s.held_out_seconds(cost.throughput)
     return (cost.seconds(n, len(s.splits.val), settings["epochs"]) + phase_one
             + probe_seconds(min(n, HEAD_START_IMAGES), 1280, len(DEFAULT_CS)) + s.evaluation_seconds(cost.throughput))
 

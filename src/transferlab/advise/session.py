@@ -58,8 +58,12 @@ class Session:
         """The final scoring of a classifier whose features are not cached (a fine-tuned base) on
         val/test and on the training images its calibration's centroids come from (decode + forward)."""
         machine = throughput or self.throughput
-        images = min(len(self.train), CENTROID_IMAGES) + sum(len(s) for s in self.held_out())
-        return machine.extraction(images)
+        return machine.extraction(min(len(self.train), CENTROID_IMAGES)) + self.held_out_seconds(machine)
+
+    def held_out_seconds(self, throughput: Throughput | None = None) -> float:
+        """A pass over val and test (decode + forward) on `throughput`'s machine (default: the session's)."""
+        machine = throughput or self.throughput
+        return sum(machine.extraction(len(s)) for s in self.held_out())
 
     def head_seconds(self, vectors: int, epochs: int) -> float:
         return HEAD_SECONDS * vectors * epochs
