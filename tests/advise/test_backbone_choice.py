@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from conftest import fixed_now
 
 from transferlab.advise import AdviseOptions, advise
@@ -67,6 +68,7 @@ def test_advise_scores_each_packaged_backbone_on_the_same_folds(split_folder, mo
     from transferlab.advise import backbone_choice
 
     monkeypatch.setattr(backbone_choice, "SATURATED", 1.01)  # the tiny colours saturate every probe
+    monkeypatch.setattr(backbone_choice, "UNBUDGETED_COST_RATIO", float("inf"))  # timings on a busy machine vary
     options = AdviseOptions(views=1, now=fixed_now, extraction=ExtractionOptions(device="cpu", engine="torch"),
                             alternatives=("efficientnet_lite1",))
     advice = advise(str(split_folder), BackboneChoice(input_size=64), options)  # small: a fast test
@@ -78,3 +80,57 @@ def test_advise_scores_each_packaged_backbone_on_the_same_folds(split_folder, mo
     assert any(r.startswith("Backbones compared") for r in advice.reasons)
     assert [b["name"] for b in advice.decision()["backbones"]] == ["efficientnet_lite0", "efficientnet_lite1"]
     assert "backbones (CV probe at the end of the base" in format_advice(advice)
+
+
+def _session_of(images: int, budget: float):
+    """The parts of an advice session `fine_tuning_first` reads: train size, clock, base."""
+    from types import SimpleNamespace
+
+    from transferlab.advise.budget import Clock
+
+    base = SimpleNamespace(name="efficientnet_lite0", preprocessing=SimpleNamespace(input_size=224))
+    return SimpleNamespace(train=[None] * images, clock=Clock(budget, fixed_now), base=base)
+
+
+@pytest.fixture
+def step_by_side(monkeypatch):
+    """A training step costs 1e-6 s a pixel (0.016 s an image at 128 px), nothing else costs."""
+    from transferlab.advise import plan
+    from transferlab.advise.cost import Throughput
+
+    def machine(s, size):
+        return Throughput("cpu", decode=0.0, augment=0.0, forward=0.0, train=1e-6 * (size or 224) ** 2)
+
+    monkeypatch.setattr(plan, "finetune_machine", machine)
+
+
+def test_large_data_whose_fine_tuning_the_budget_bounds_skips_the_comparison(step_by_side):
+    from transferlab.advise.plan import fine_tuning_first
+
+    s = _session_of(10_000, 600.0)  # an epoch: 164 s at 128 px, 92 s at 96, 41 at 64
+    sentence = fine_tuning_first(s, True, [128, 96, 64])
+    assert sentence.startswith("Backbones not compared: the data is large")
+    assert "5 epochs at 128 px take about 13 min 39 s" in sentence
+    assert fine_tuning_first(s, False, [128, 96, 64]) == ""  # small data: the frozen pick may well be final
+
+
+def test_large_data_is_compared_where_fine_tuning_fits_well_or_not_at_all(step_by_side):
+    from transferlab.advise.plan import fine_tuning_first
+
+    assert fine_tuning_first(_session_of(10_000, 1000.0), True, [128, 96, 64]) == ""  # 5 epochs at 128 px fit
+    assert fine_tuning_first(_session_of(10_000, 60.0), True, [128, 96, 64]) == ""  # 2 epochs fit nowhere
+    assert fine_tuning_first(_session_of(10_000, None), True, [128, 96, 64]) == ""  # no budget
+
+
+def test_skipped_backbones_are_listed_with_the_kept_one(split_folder, tiny_weights, monkeypatch):
+    from transferlab.advise import core, decide
+
+    monkeypatch.setattr(decide, "LARGE_PER_CLASS", 5)  # 10 images per class count as large
+    monkeypatch.setattr(core, "fine_tuning_first", lambda s, large, sides: "Backbones not compared: a reason." if large else "")
+    options = AdviseOptions(views=1, now=fixed_now, extraction=ExtractionOptions(device="cpu"),
+                            alternatives=("efficientnet_lite1", "efficientnet_lite2"))
+    advice = advise(str(split_folder), BackboneChoice("tiny_cnn", tiny_weights, 32), options)  # never builds lite1/2
+    assert [(b.name, b.status) for b in advice.backbones] == [
+        ("tiny_cnn", "chosen"), ("efficientnet_lite1", "skipped: large data, fine-tuning first"),
+        ("efficientnet_lite2", "skipped: large data, fine-tuning first")]
+    assert advice.backbone == "tiny_cnn" and "Backbones not compared: a reason." in advice.reasons

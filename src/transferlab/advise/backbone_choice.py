@@ -24,15 +24,12 @@ from .decide import SATURATED
 from .multitap import cached_layer_features
 from .session import Session
 from ..data.scan import stratified_subsample
-from .sweep import depth_sweep, sweep_layers
+from .sweep import MAX_CV_SAMPLES, depth_sweep, sweep_layers
 
 log = logging.getLogger(__name__)
 
 # The packaged ImageNet weights (offline, always compared when the backbone is not fixed).
 OFFLINE_FAMILY = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
-# Backbones are compared on at most this many training images (a stratified subsample above):
-# enough for a paired standard error of a point or less, and a bounded frozen pass per candidate.
-COMPARE_IMAGES = 3000
 # Without a budget, only candidates at most this many times the asked-for one's cost per image.
 UNBUDGETED_COST_RATIO = 4.0
 
@@ -97,6 +94,15 @@ def choose_backbone(s: Session, sample: list, alternatives: tuple[str, ...]) -> 
     return tuple(replace(c, status="chosen") if c is winner else c for c in scores)
 
 
+def not_compared(s: Session, alternatives: tuple[str, ...], why: str) -> tuple[BackboneScore, ...]:
+    """`s.base` kept without a comparison, for the reason `why` (a sentence); each alternative skipped."""
+    s.reasons.append(why)
+    log.info("advise: %s", why)
+    kept = BackboneScore(s.base.name, s.base.preprocessing.input_size, None, None, (), s.throughput.forward, "chosen")
+    return (kept, *(BackboneScore(name, get_backbone_spec(name).preprocessing.input_size, None, None, (), None,
+                                  "skipped: large data, fine-tuning first") for name in alternatives))
+
+
 def _try_alternative(s: Session, base, sample: list, images: ImageSet, asked_flops: int):
     """(score, (base, throughput)) of one alternative, or a skipped score when it does not fit.
 
@@ -135,9 +141,12 @@ def forward_flops(base) -> int:
 
 
 def _compared_images(s: Session) -> ImageSet:
-    if len(s.train) <= COMPARE_IMAGES:
+    """The images the depth sweep will see (so the winner's sweep finds its features cached): all
+    of train, or a stratified `MAX_CV_SAMPLES` of it, enough for a paired standard error of a
+    point or less."""
+    if len(s.train) <= MAX_CV_SAMPLES:
         return s.train
-    keep = stratified_subsample(np.asarray(s.train.labels), COMPARE_IMAGES, s.seed)
+    keep = stratified_subsample(np.asarray(s.train.labels), MAX_CV_SAMPLES, s.seed)
     return s.train.subset(keep.tolist())
 
 

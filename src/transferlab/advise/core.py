@@ -16,7 +16,7 @@ from ..data.decode import decode_images
 from ..data.scan import recording_skips
 from ..features import ExtractionOptions
 from .advice import Advice, Plan
-from .backbone_choice import choose_backbone
+from .backbone_choice import choose_backbone, not_compared
 from .budget import Clock, format_seconds, parse_budget
 from .cost import measure_throughput, probe_seconds
 from .dataset import MIN_PER_CLASS, dataset_facts, grey_share, load_for_advice
@@ -24,7 +24,8 @@ from .decide import (choose_layer, finetune_sides, pick_candidate, quadrant, sim
                      wants_class_weights)
 from .multitap import cached_layer_features, in_forward_order
 from .flips import flip_sentence, flip_test
-from .plan import describe_layer, every_layer_trial, frozen_candidates, make_plan, trial_candidate
+from .plan import (describe_layer, every_layer_trial, fine_tuning_first, frozen_candidates, make_plan,
+                   trial_candidate)
 from .session import Session
 from .similarity import measure_similarity
 from ..data.scan import stratified_subsample
@@ -94,8 +95,9 @@ def _advise(data: str, backbone: BackboneChoice, options: AdviseOptions, splits:
         return _no_pretraining(data, backbone.name, splits, clock)
     s = Session(data, splits, backbone.create(), backbone, options.seed, options.extraction, options.views, clock)
     sample = _measure_machine(s)
-    backbones = choose_backbone(s, sample, options.alternatives) if options.alternatives else ()
-    return replace(_measure_and_decide(s, sample), backbones=backbones)
+    facts = dataset_facts(s.splits.name, s.train, s.splits.val, s.splits.val_from_train, grey_share(sample), s.seed)
+    backbones = _backbones(s, sample, facts, options.alternatives) if options.alternatives else ()
+    return replace(_measure_and_decide(s, sample, facts), backbones=backbones)
 
 
 def probe_depths(data: str, backbone: BackboneChoice = BackboneChoice(), layers: list[str | None] | None = None,
@@ -162,8 +164,19 @@ def _step_down(s: Session, sample: list) -> bool:
     return False
 
 
-def _measure_and_decide(s: Session, sample: list) -> Advice:
-    facts = dataset_facts(s.splits.name, s.train, s.splits.val, s.splits.val_from_train, grey_share(sample), s.seed)
+def _backbones(s: Session, sample: list, facts, alternatives: tuple[str, ...]) -> tuple:
+    """The alternatives compared with `s.base` (the winner becomes `s.base`), unless large data's
+    budget belongs to fine-tuning `s.base`."""
+    large = size_class(facts)[0] == "large"
+    why = fine_tuning_first(s, large, _sides(s, facts))
+    return not_compared(s, alternatives, why) if why else choose_backbone(s, sample, alternatives)
+
+
+def _sides(s: Session, facts) -> list[int | None]:
+    return [None] if s.backbone.input_size else finetune_sides(facts, s.base.preprocessing.input_size)
+
+
+def _measure_and_decide(s: Session, sample: list, facts) -> Advice:
     similarity = measure_similarity(replace(s.backbone, name=s.base.name), sample, s.extraction.device)
     layers = sweep_layers(s.base)
     features = cached_layer_features(s.base, _sweep_images(s), layers, options=s.extraction)
@@ -174,8 +187,7 @@ def _measure_and_decide(s: Session, sample: list) -> Advice:
     cell = quadrant(size, similar)
     s.reasons += [size_reason, similar_reason,
                   f"Quadrant {cell['cell']}: the notes advise {cell['notes_advise']}.", layer_reason]
-    sides = [None] if s.backbone.input_size else finetune_sides(facts, s.base.preprocessing.input_size)
-    candidates, chosen = _candidates(s, sweep, layers, layer, features[layer], cell, sides)
+    candidates, chosen = _candidates(s, sweep, layers, layer, features[layer], cell, _sides(s, facts))
     if any(c.status == "trial" for c in candidates):  # flips matter only to fine-tuning
         flips = flip_test(s, sweep, layer, features[layer])
         s.reasons.append(flip_sentence(flips, layer))

@@ -143,17 +143,50 @@ def _finetune_setup(s: Session, layers: list, layer: str | None, similarity: str
     """Where to unfreeze, at which input side, and the cost model at that side (its training step timed)."""
     settings, why = finetune_settings(layers, layer, similarity)
     trainable = _trainable_names(s, settings)
-    shares = _trainable_share(s, trainable), _prefix_share(s, trainable)
+    cost = FinetuneCost(finetune_machine(s, size), _trainable_share(s, trainable), _prefix_share(s, trainable))
+    if size is None:
+        return settings, why, cost
+    return {**settings, "input_size": size}, (
+        f"{why} Fine-tune at {size} px instead of {s.base.preprocessing.input_size}: the images are much "
+        f"smaller (twice their median side, at least {MIN_FINETUNE_SIDE} px)."), cost
+
+
+def finetune_machine(s: Session, size: int | None) -> Throughput:
+    """The machine fine-tuning `s.base` at input side `size` (None: its own) runs on: its frozen
+    pass and training step, timed once per backbone and side."""
     if size is None:
         if s.throughput.train is None:
             s.throughput = replace(s.throughput, train=measure_train_step(s.base, s.sample, s.extraction.device))
-        return settings, why, FinetuneCost(s.throughput, *shares)
-    base = replace(s.backbone, name=s.base.name, input_size=size).create()
-    machine = measure_throughput(base, s.sample, s.throughput.decode, s.extraction)
-    machine = replace(machine, train=measure_train_step(base, s.sample, s.extraction.device))
-    return {**settings, "input_size": size}, (
-        f"{why} Fine-tune at {size} px instead of {s.base.preprocessing.input_size}: the images are much "
-        f"smaller (twice their median side, at least {MIN_FINETUNE_SIDE} px)."), FinetuneCost(machine, *shares)
+        return s.throughput
+    key = (s.base.name, size)
+    if key not in s.machines:
+        base = replace(s.backbone, name=s.base.name, input_size=size).create()
+        machine = measure_throughput(base, s.sample, s.throughput.decode, s.extraction)
+        s.machines[key] = replace(machine, train=measure_train_step(base, s.sample, s.extraction.device))
+    return s.machines[key]
+
+
+def fine_tuning_first(s: Session, large: bool, sides: list[int | None]) -> str:
+    """Why the budget goes to fine-tuning `s.base` instead of comparing other backbones ("" where
+    it does not): `large` data (the notes advise fine-tuning it; a trial's model is then the final
+    one) whose fine-tuning fits the budget at one of `sides` but not for `FINETUNE_EPOCHS` epochs at
+    the preferred one. A bigger backbone would fit fewer epochs still; where no fine-tuning fits,
+    the frozen pick is final and backbones are compared.
+    """
+    if not large or s.clock.budget is None:
+        return ""
+
+    def seconds(size: int | None, epochs: int) -> float:  # every layer trained: large data's usual trial
+        return FinetuneCost(finetune_machine(s, size), 1.0, 0.0).seconds(len(s.train), 0, epochs)
+
+    preferred = seconds(sides[0], FINETUNE_EPOCHS)
+    if s.clock.fits(preferred) or not any(s.clock.fits(seconds(size, MIN_FINETUNE_EPOCHS)) for size in sides):
+        return ""
+    side = sides[0] or s.base.preprocessing.input_size
+    return (f"Backbones not compared: the data is large, so the budget goes to fine-tuning {s.base.name} (the notes' "
+            f"advice for large data): {FINETUNE_EPOCHS} epochs at {side} px take about {format_seconds(preferred)}, "
+            f"more than the {format_seconds(s.clock.left())} left, and a bigger backbone fits fewer; --backbone NAME "
+            f"fixes one.")
 
 
 def trial_candidate(s: Session, layers: list, layer: str | None, similarity: str, frozen: Candidate,

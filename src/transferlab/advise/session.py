@@ -31,6 +31,7 @@ class Session:
     clock: Clock
     throughput: Throughput | None = None
     sample: list = field(default_factory=list)  # decoded sample images (signals and timings)
+    machines: dict = field(default_factory=dict)  # (backbone, input side) -> its fine-tuning Throughput
     reasons: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
