@@ -35,6 +35,9 @@ class TrainConfig:
     layer: str | None = None
     # optimisation
     epochs: int | None = None
+    # finetune and scratch: each epoch trains on this many training images, drawn afresh from a
+    # new permutation (None: all); `auto` sets it to spend a budget that fits a part of an epoch
+    epoch_images: int | None = None
     head_epochs: int | None = None
     batch_size: int = 32
     lr: float | None = None
@@ -104,6 +107,9 @@ class TrainConfig:
             raise TransferlabError(f"val_fraction must be between 0 and 1, not {self.val_fraction}")
         if not 0.0 <= self.dropout < 1.0:
             raise TransferlabError(f"dropout must be in [0, 1), not {self.dropout}")
+        if self.epoch_images is not None and self.epoch_images < self.batch_size:
+            raise TransferlabError(f"epoch_images must be at least the batch size ({self.batch_size}), "
+                                   f"not {self.epoch_images}")
         if self.batch_size < 1:
             raise TransferlabError(f"batch_size must be at least 1, not {self.batch_size}")
 

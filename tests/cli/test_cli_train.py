@@ -125,6 +125,8 @@ ERRORS = {
     "unknown-backbone": (lambda tmp, folder: ["train", str(folder), "--strategy", "linear", "--backbone", "tiny_cn"], "did you mean tiny_cnn"),
     "unknown-strategy": (lambda tmp, folder: ["train", str(folder), "--strategy", "featurs"], "did you mean features"),
     "input-too-small": (lambda tmp, folder: ["train", str(folder), *LINEAR, "--input-size", "4"], "at least 8"),
+    "epoch-images-below-a-batch": (lambda tmp, folder: ["train", str(folder), *LINEAR, "--epoch-images", "4"],
+                                   "epoch_images must be at least the batch size (32)"),
     "evaluate-non-run": (lambda tmp, folder: ["evaluate", str(tmp), str(folder / "val")], "not a finished run"),
 }
 

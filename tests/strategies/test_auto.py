@@ -152,16 +152,18 @@ def test_the_budget_sentence_says_what_was_spent_and_any_overrun():
     assert _budget_sentence(630.0, 600.0) == "auto spent 10 min 30 s, 30 s over its 10 min 00 s budget"
 
 
-@pytest.mark.parametrize("left, fits", [(1000.0, True), (112.5, True), (112.0, False)])
-def test_a_retrain_happens_only_where_the_trials_epochs_fit_at_its_pace(left, fits):
+@pytest.mark.parametrize("per_epoch, left, fits", [(None, 1000.0, True), (None, 112.5, True), (None, 112.0, False),
+                                                   (60, 92.5, True), (60, 92.0, False)])
+def test_a_retrain_happens_only_where_the_trials_epochs_fit_at_its_pace(per_epoch, left, fits):
     from types import SimpleNamespace
 
     from transferlab.strategies.auto import _retrain_fits
 
-    # the trial: 4 epochs of 10 s on 80 images, 10 s besides; the whole split is 100 images
-    record = {"epoch_seconds": 10.0, "epochs_run": 4, "seconds": 50.0, "train_images": 80}
+    # the trial: 4 epochs of 10 s on 80 images (or 60 of them each), 10 s besides; the whole split is 100 images
+    record = {"epoch_seconds": 10.0, "epochs_run": 4, "seconds": 50.0, "train_images": 80,
+              "settings": {"epochs": 4, "epoch_images": per_epoch}}
     ctx = SimpleNamespace(splits=SimpleNamespace(train=[0] * 100), now=lambda: 0.0)
-    # on all of train: 12.5 s of setup, then 12.5 s per epoch
+    # on all of train: 12.5 s of setup, then 12.5 s per epoch (10 s where each epoch trains on 60 images)
     assert _retrain_fits(ctx, record, 8, deadline=left) is fits
 
 

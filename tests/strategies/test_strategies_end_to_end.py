@@ -123,6 +123,17 @@ def test_finetune_of_everything_keeps_the_end_to_end_path(split_folder, tmp_path
     assert result.summary["details"]["frozen_prefix"] is None
 
 
+@pytest.mark.parametrize("unfreeze", [1, -1])  # on the frozen prefix's maps, and end to end
+def test_finetune_epochs_on_a_share_of_train_take_that_many_steps(split_folder, tmp_path, monkeypatch, unfreeze):
+    from transferlab.engine.trainer import Trainer
+
+    steps, step = [], Trainer._step
+    monkeypatch.setattr(Trainer, "_step", lambda self, *args: steps.append(1) or step(self, *args))
+    result = train(_config(split_folder, "finetune", unfreeze=unfreeze, batch_size=5, epoch_images=10), tmp_path / "run")
+    assert len(steps) == 2 * 2  # 2 epochs of 10 of the 30 training images, in batches of 5
+    assert TrainConfig.load(result.out / "config.yaml").epoch_images == 10
+
+
 @pytest.mark.parametrize("strategy, changes, on", [
     ("finetune", {"unfreeze": 1, "mixup": 0.4}, "frozen prefix's maps"),
     ("finetune", {"unfreeze": -1, "cutmix": 1.0, "label_smoothing": 0.1}, "images"),

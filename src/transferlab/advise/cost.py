@@ -54,8 +54,10 @@ class Throughput:
         """`views` augmented passes over decoded images."""
         return views * images * (self.augment + self.forward)
 
-    def finetune(self, train: int, val: int, epochs: int, trainable_share: float, prefix_share: float = 0.0) -> float:
-        """Decoding once, then `epochs` of augmented training steps and a validation pass.
+    def finetune(self, train: int, val: int, epochs: int, trainable_share: float, prefix_share: float = 0.0,
+                 per_epoch: int | None = None) -> float:
+        """Decoding once, then `epochs` of augmented training steps (on `per_epoch` of the
+        `train` images each; None: all) and a validation pass.
 
         A step that back-propagates through only the last `trainable_share` of the network
         costs the forward pass plus that share of the backward pass. Where the frozen prefix
@@ -70,11 +72,12 @@ class Throughput:
         backward = (full - self.forward) * share
         rest = self.forward * (1.0 - prefix_share)
         once = (train + val) * self.decode
+        steps = min(train, per_epoch or train)  # images trained on each epoch
         if prefix_share > 0:
             views = min(epochs, PREFIX_VIEWS)
             once += views * train * (self.augment + self.forward - rest) + val * (self.forward - rest)
-            return once + epochs * (train * (rest + backward) + val * rest)
-        return once + epochs * (train * (self.augment + self.forward + backward) + val * self.forward)
+            return once + epochs * (steps * (rest + backward) + val * rest)
+        return once + epochs * (steps * (self.augment + self.forward + backward) + val * self.forward)
 
 
 def probe_seconds(samples: int, dim: int, fits: int) -> float:

@@ -49,6 +49,9 @@ TRIAL_BELOW = 0.995
 # The trial must beat the frozen pick on the held-out fold by this share and this many images: its best
 # epoch is chosen on that fold, which flatters it a little.
 TRIAL_MARGIN, TRIAL_MIN_IMAGES = 0.01, 2
+# Where the budget cuts a trial's epochs short: one more epoch, each on a share of train, filling
+# this share of the time left, where that trains on this many times the images (else whole epochs).
+FILL_SHARE, PART_EPOCH_GAIN = 0.95, 1.1
 DECODE_ONCE_BYTES = 2 << 30  # as `features-aug`: decode the training images once below this
 EXPLORE_PASSES = 50_000  # without a budget: the most augmented images the advice extracts (~6 min on 2 cores)
 
@@ -134,8 +137,8 @@ class FinetuneCost(NamedTuple):
     trainable_share: float
     prefix_share: float
 
-    def seconds(self, train: int, val: int, epochs: int) -> float:
-        return self.throughput.finetune(train, val, epochs, self.trainable_share, self.prefix_share)
+    def seconds(self, train: int, val: int, epochs: int, per_epoch: int | None = None) -> float:
+        return self.throughput.finetune(train, val, epochs, self.trainable_share, self.prefix_share, per_epoch)
 
 
 def _finetune_setup(s: Session, layers: list, layer: str | None, similarity: str,
@@ -211,21 +214,21 @@ def trial_candidate(s: Session, layers: list, layer: str | None, similarity: str
     for size in sides:
         settings, why, cost = _finetune_setup(s, layers, layer, similarity, size)
         reserve = max(fallback_seconds(s, frozen), s.evaluation_seconds(cost.throughput))
-        epochs, trial, final = _trial_epochs(s, settings, sweep, reserve, cost)
-        if epochs is not None:
+        length, trial, final = _trial_epochs(s, settings, sweep, reserve, cost)
+        if length is not None:
             break
-    if epochs is None:
+    if length is None:
         s.clock.give_up(f"the fine-tuning trial (about {format_seconds(trial)} at {MIN_FINETUNE_EPOCHS} epochs"
                         + (f" and {size} px)" if size else ")"))
         return None, f"No fine-tuning trial: it does not fit the time budget; {frozen.strategy} instead."
     if size != sides[0]:
         s.clock.give_up(f"fine-tuning at {sides[0] or s.base.preprocessing.input_size} px (it fits at {size} px)")
-    chosen = {**settings, "epochs": epochs, "augment": "light"}
+    chosen = {**settings, **length, "augment": "light"}
     held = sweep.samples // sweep.folds
     then = ("the trial's model is the final one (a retrain on all of train for as many epochs does not fit)"
             if final is None else f"then fine-tunes on all of train (about {format_seconds(final)})")
     sentence = (f"The frozen base leaves headroom (CV {frozen.cv_mean:.4f} < {TRIAL_BELOW}): auto fine-tunes on "
-                f"{len(s.train) - held:,} training images for {epochs} epochs as a trial (about "
+                f"{len(s.train) - held:,} training images for {_epochs_text(length)} as a trial (about "
                 f"{format_seconds(trial)}) and keeps fine-tuning only if it beats {frozen.strategy} on the "
                 f"CV's first held-out fold ({held:,} images); if it does, {then}. {why}")
     return Candidate("finetune", chosen, None, None, (), trial, status="trial", reserve_seconds=reserve), sentence
@@ -241,14 +244,14 @@ def every_layer_trial(s: Session, layers: list, layer: str | None, frozen: Candi
     the last two groups lost to the frozen base, every layer at 5e-4 beat it by a point.
     """
     settings, why, cost = _finetune_setup(s, layers, layer, "different", first.settings.get("input_size"))
-    epochs, trial, _ = _trial_epochs(s, settings, sweep, first.estimated_seconds + first.reserve_seconds, cost)
-    if epochs is None:
+    length, trial, _ = _trial_epochs(s, settings, sweep, first.estimated_seconds + first.reserve_seconds, cost)
+    if length is None:
         s.clock.give_up(f"a second fine-tuning trial with every layer (about {format_seconds(trial)} at "
                         f"{MIN_FINETUNE_EPOCHS} epochs, after the first)")
         return None, ""
-    chosen = {**settings, "epochs": epochs, "augment": first.settings["augment"]}
+    chosen = {**settings, **length, "augment": first.settings["augment"]}
     return Candidate("finetune", chosen, None, None, (), trial, status="trial", reserve_seconds=first.reserve_seconds), (
-        f"A second trial fine-tunes every layer at one rate for {epochs} epochs (about {format_seconds(trial)}) "
+        f"A second trial fine-tunes every layer at one rate for {_epochs_text(length)} (about {format_seconds(trial)}) "
         f"on the same images; the better trial that beats {frozen.strategy} by the margin is kept.")
 
 
@@ -266,31 +269,65 @@ def trial_margin(held_out: int) -> float:
 
 
 def _trial_epochs(s: Session, settings: dict, sweep: SweepResult, reserve: float,
-                  cost: FinetuneCost) -> tuple[int | None, float, float | None]:
+                  cost: FinetuneCost) -> tuple[dict | None, float, float | None]:
     """The most epochs (up to `MAX_TRIAL_EPOCHS`; without a budget `FINETUNE_EPOCHS`) whose trial
     and what must follow it (`reserve`: the frozen fallback, or scoring the trial's model) fit
-    the budget; None if even the fewest do not.
+    the budget; None if even the fewest do not. Where the budget cuts the epochs short, one more
+    on a share of train each (`_part_epochs`) where that trains on more images in all.
 
-    Returns (epochs, trial seconds, seconds of a retrain on all of train at those epochs, or
-    None where it would not fit after the trial: the trial's model is then the final one).
+    Returns ({"epochs": E} and maybe "epoch_images", trial seconds, seconds of a retrain on all of
+    train at that length, or None where it would not fit after the trial: the trial's model is
+    then the final one).
     """
     held = sweep.samples // sweep.folds  # the sweep's first held-out fold; the trial trains on the rest of train
     n = len(s.train) - held
     most = FINETUNE_EPOCHS if s.clock.budget is None else MAX_TRIAL_EPOCHS
     machine = cost.throughput
+    setup = machine.extraction(min(n, HEAD_START_IMAGES)) + machine.extraction(held)
+
+    def seconds(epochs: int, per_epoch: int | None = None) -> float:
+        return cost.seconds(n, held, epochs, per_epoch) + setup
+
     for epochs in range(most, MIN_FINETUNE_EPOCHS - 1, -1):
-        trial = cost.seconds(n, held, epochs) + machine.extraction(min(n, HEAD_START_IMAGES)) + machine.extraction(held)
+        trial, length = seconds(epochs), {"epochs": epochs}
         if s.clock.fits(trial + reserve):
-            final = finetune_seconds(s, {**settings, "epochs": epochs}, cost)
-            return epochs, trial, final if s.clock.fits(trial + final + reserve) else None
+            share = _part_epochs(s, epochs, n, seconds, reserve) if epochs < most else None
+            if share is not None:
+                length, trial = {"epochs": epochs + 1, "epoch_images": share}, seconds(epochs + 1, share)
+            final = finetune_seconds(s, {**settings, **length}, cost)
+            return length, trial, final if s.clock.fits(trial + final + reserve) else None
     return None, trial, None
+
+
+def _part_epochs(s: Session, epochs: int, n: int, seconds, reserve: float) -> int | None:
+    """Training images per epoch for `epochs + 1` epochs that fill `FILL_SHARE` of the budget left
+    before `reserve`, where that trains on at least `PART_EPOCH_GAIN` times the images of
+    `epochs` whole ones (`seconds(epochs, per_epoch)`: the trial's cost); else None.
+
+    A budget that fits 2.8 epochs otherwise runs 2, its cosine schedule ending early and a
+    third of an epoch's time unused (17,264 tiles: 150 s an epoch of a 600 s budget).
+    """
+    more = epochs + 1
+    whole, half = seconds(more, n), seconds(more, n // 2)
+    per_image = (whole - half) / max(1, n - n // 2)  # seconds per image of each epoch, all epochs together
+    room = FILL_SHARE * s.clock.left() - reserve - (whole - per_image * n)
+    share = int(room / per_image) if per_image > 0 else n
+    if share >= n or more * share < PART_EPOCH_GAIN * epochs * n:
+        return None
+    return share
+
+
+def _epochs_text(length: dict) -> str:
+    if length.get("epoch_images"):
+        return f"{length['epochs']} epochs of {length['epoch_images']:,} images each (drawn afresh each epoch)"
+    return f"{length['epochs']} epochs"
 
 
 def finetune_seconds(s: Session, settings: dict, cost: FinetuneCost) -> float:
     """Estimated seconds of `train --strategy finetune` with `settings` on all of train after the advice."""
     n = len(s.train)
     phase_one = cost.throughput.extraction(min(n, HEAD_START_IMAGES)) + s.held_out_seconds(cost.throughput)
-    return (cost.seconds(n, len(s.splits.val), settings["epochs"]) + phase_one
+    return (cost.seconds(n, len(s.splits.val), settings["epochs"], settings.get("epoch_images")) + phase_one
             + probe_seconds(min(n, HEAD_START_IMAGES), 1280, len(DEFAULT_CS)) + s.evaluation_seconds(cost.throughput))
 
 

@@ -7,7 +7,7 @@ from .budget import format_seconds
 from .sweep import SweepResult
 
 _FLAGS = {"layer": "--layer", "views": "--views", "augment": "--augment", "epochs": "--epochs",
-          "unfreeze": "--unfreeze", "unfreeze_from": "--unfreeze-from", "backbone": "--backbone", "lr": "--lr",
+          "epoch_images": "--epoch-images", "unfreeze": "--unfreeze", "unfreeze_from": "--unfreeze-from", "backbone": "--backbone", "lr": "--lr",
           "lr_mult": "--lr-mult", "input_size": "--input-size"}
 
 

@@ -46,6 +46,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
     optim = parser.add_argument_group("optimisation")
     optim.add_argument("--epochs", type=int, help="epochs (default: strategy's own)")
+    optim.add_argument("--epoch-images", type=int, help="finetune/scratch: training images per epoch, drawn afresh "
+                                                        "each epoch (default: all)")
     optim.add_argument("--batch-size", type=int, default=32)
     optim.add_argument("--lr", type=float, help="learning rate (default: strategy's own)")
     optim.add_argument("--optimizer", default="adamw", choices=OPTIMIZERS)
@@ -106,7 +108,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(
         data=args.data, strategy=args.strategy, backbone=args.backbone or TrainConfig.backbone,
         compare_backbones=False if args.backbone else None, weights=args.weights, model=args.model,
-        input_size=args.input_size, layer=args.layer, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        input_size=args.input_size, layer=args.layer, epochs=args.epochs, epoch_images=args.epoch_images, batch_size=args.batch_size, lr=args.lr,
         optimizer=args.optimizer, schedule=args.schedule, weight_decay=args.weight_decay,
         label_smoothing=args.label_smoothing, class_weights=args.class_weights, l1=args.l1, max_norm=args.max_norm,
         dropout=args.dropout, hidden=args.hidden, patience=args.patience, probe=args.probe, views=args.views, unfreeze=args.unfreeze,

@@ -36,19 +36,20 @@ def eval_tensor_batches(x: np.ndarray, y: np.ndarray, batch_size: int = 256) -> 
 
 def image_batches(dataset: DecodedDataset, batch_size: int, seed: int, workers: int | None = 0,
                   shuffle: bool = True, device: torch.device | None = None,
-                  world: World | None = None) -> Callable[[int], DataLoader]:
+                  world: World | None = None, per_epoch: int | None = None) -> Callable[[int], DataLoader]:
     """Epoch -> batches of `dataset` (transformed decoded images), shuffled by `seed + epoch`.
 
     `workers=None` picks a number for `device` (`loader_workers`); batches are pinned for CUDA.
     In a distributed `world`, `batch_size` is the global batch: each rank takes its share of
-    every batch a single process would run, so the effective batch stays the same.
+    every batch a single process would run, so the effective batch stays the same. `per_epoch`:
+    each (shuffled) epoch takes that many items of its permutation (None: all).
     """
     cuda = device is not None and device.type == "cuda"
     workers = loader_workers(device) if workers is None else workers
     world = world or World()
 
     def for_epoch(epoch: int) -> DataLoader:
-        sampler = GlobalBatches(len(dataset), batch_size, seed + epoch, shuffle, world)
+        sampler = GlobalBatches(len(dataset), batch_size, seed + epoch, shuffle, world, per_epoch)
         return DataLoader(dataset, batch_sampler=sampler, num_workers=workers, pin_memory=cuda)
 
     return for_epoch
@@ -63,11 +64,14 @@ class GlobalBatches(Sampler):
         seed: seeds the permutation (the same on every rank).
         shuffle: permute (training, where a last partial batch is dropped) or keep the order.
         world: this rank takes items `rank, rank + size, ...` of every global batch.
+        take: with `shuffle`, the epoch's first `take` items of the permutation alone (a fresh
+            draw each epoch, as the seed changes); None: all.
     """
 
-    def __init__(self, count: int, batch_size: int, seed: int, shuffle: bool, world: World):
+    def __init__(self, count: int, batch_size: int, seed: int, shuffle: bool, world: World, take: int | None = None):
         self.count, self.batch_size, self.seed, self.shuffle, self.world = count, batch_size, seed, shuffle, world
-        self.stop = count - count % batch_size if shuffle and count > batch_size else count
+        used = min(count, take) if shuffle and take else count
+        self.stop = used - used % batch_size if shuffle and used > batch_size else used
 
     def __iter__(self):
         order = (torch.randperm(self.count, generator=torch.Generator().manual_seed(self.seed)) if self.shuffle

@@ -160,12 +160,15 @@ def _beats(accuracy: float, baseline: float, margin: float) -> bool:
 
 def _retrain_fits(ctx: RunContext, record: dict, epochs: int, deadline: float) -> bool:
     """Whether fine-tuning on the whole training split for `epochs` ends before `deadline` at the
-    trial's measured pace (scaled to the split's size)."""
+    trial's measured pace: its setup scaled to the split's size, its epochs to the images each
+    trains on (all, or the settings' `epoch_images`)."""
     if not record["epoch_seconds"]:
         return True
-    scale = len(ctx.splits.train) / max(1, record["train_images"])
-    setup = max(0.0, record["seconds"] - record["epoch_seconds"] * record["epochs_run"]) * scale
-    return ctx.now() + setup + epochs * record["epoch_seconds"] * scale <= deadline
+    train, trial = len(ctx.splits.train), max(1, record["train_images"])
+    per_epoch = record["settings"].get("epoch_images") or train
+    setup = max(0.0, record["seconds"] - record["epoch_seconds"] * record["epochs_run"]) * train / trial
+    epoch = record["epoch_seconds"] * min(train, per_epoch) / min(trial, per_epoch)
+    return ctx.now() + setup + epochs * epoch <= deadline
 
 
 def _frozen_fits(ctx: RunContext, advice: Advice, deadline: float) -> bool:

@@ -75,10 +75,11 @@ def train_on_images(
     _check_batches(len(train_labels), len(val_labels), config.batch_size, world)
     spec = record_augment(ctx, phase.augment)
     batches = image_batches(DecodedDataset(train_images.images, train_labels, train_transform(pre, spec)),
-                            config.batch_size, config.seed, config.workers, device=ctx.device, world=world)
+                            config.batch_size, config.seed, config.workers, device=ctx.device, world=world,
+                            per_epoch=config.epoch_images)
     val_batches = image_batches(DecodedDataset(val_images.images, val_labels, eval_transform(pre)), 64, 0,
                                 config.workers, shuffle=False, device=ctx.device, world=world)(0)
-    steps = max(1, len(train_labels) // config.batch_size)
+    steps = max(1, min(len(train_labels), config.epoch_images or len(train_labels)) // config.batch_size)
     optimizer = make_optimizer(config.optimizer, groups, 0.01 if config.weight_decay is None else config.weight_decay)
     classifier.to(ctx.device).to(memory_format=torch.channels_last)
     if world.active:

@@ -71,7 +71,7 @@ def train_on_prefix(ctx: RunContext, classifier: Classifier, split: BackboneSpli
              for k in range(min(epochs, PREFIX_VIEWS))]
     val_maps = cached_prefix_maps(classifier.backbone, split, ctx.splits.val, val[0], None, None, options)
     train_labels = torch.as_tensor(train[1], dtype=torch.long)
-    steps = max(1, len(train_labels) // config.batch_size)
+    steps = max(1, min(len(train_labels), config.epoch_images or len(train_labels)) // config.batch_size)
     optimizer = make_optimizer(config.optimizer, groups, 0.01 if config.weight_decay is None else config.weight_decay)
     model = SuffixClassifier(classifier, split.suffix).to(memory_format=torch.channels_last)
     trainer = Trainer(
@@ -85,7 +85,8 @@ def train_on_prefix(ctx: RunContext, classifier: Classifier, split: BackboneSpli
 
     def batches(epoch: int):
         maps = views[epoch % len(views)]
-        sampler = GlobalBatches(len(train_labels), config.batch_size, config.seed + epoch, True, World())
+        sampler = GlobalBatches(len(train_labels), config.batch_size, config.seed + epoch, True, World(),
+                                config.epoch_images)
         return ((_as_input(maps, idx), train_labels[idx]) for idx in sampler)
 
     trainer.fit(batches, _InOrder(val_maps, torch.as_tensor(val[1], dtype=torch.long)), epochs, phase=phase.name)
