@@ -99,13 +99,13 @@ class Model:
     Inputs (`x`) may be a path, a folder, a PIL image, a numpy array (H, W[, C], uint8 or float
     0-1), a torch tensor ([C,] H, W), or a list of them; each is prepared exactly as the run's
     images were. Unreadable files are logged and left out. `tta` ("none", "flip", "crops")
-    averages every prediction over test-time views.
+    averages every prediction over test-time views (None: the run's own choice, `model.json`).
     """
 
-    def __init__(self, run_dir: PathLike, device: str = "auto", engine: str = "auto", tta: str = "none"):
+    def __init__(self, run_dir: PathLike, device: str = "auto", engine: str = "auto", tta: str | None = None):
         self.run_dir = Path(run_dir)
-        self.device, self.engine, self.tta = device, engine, tta
         self._loaded = load_model(run_dir)
+        self.device, self.engine, self.tta = device, engine, tta or self._loaded.tta
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -181,18 +181,18 @@ class Model:
         return torch.stack([transform(image) for image in inputs.images])
 
 
-def load(run_dir: PathLike, device: str = "auto", engine: str = "auto", tta: str = "none") -> Model:
+def load(run_dir: PathLike, device: str = "auto", engine: str = "auto", tta: str | None = None) -> Model:
     """The model trained in `run_dir`, ready to predict on files, folders, PIL images, arrays or tensors."""
     return Model(run_dir, device, engine, tta)
 
 
 def evaluate(run_dir: PathLike, data: PathLike, device: str = "auto", progress: bool = False,
-             engine: str = "auto", tta: str = "none") -> Evaluation:
+             engine: str = "auto", tta: str | None = None) -> Evaluation:
     """Accuracy, loss, per-class scores and confusion of `run_dir`'s model on a labelled folder or CSV."""
     return load(run_dir, device, engine, tta).evaluate(data, progress)
 
 
-def predict(run_dir: PathLike, images, top: int = 1, device: str = "auto", tta: str = "none") -> Predictions:
+def predict(run_dir: PathLike, images, top: int = 1, device: str = "auto", tta: str | None = None) -> Predictions:
     """The `top` classes of each readable image (files, folders, PIL images, arrays, tensors)."""
     return load(run_dir, device, tta=tta).predict(images, top)
 

@@ -81,6 +81,10 @@ class TrainConfig:
     precision: str = "auto"  # auto: bf16 on CUDA, fp32 on the CPU; bf16: opt-in on the CPU
     compile: bool | None = None  # torch.compile; None: only for extractions large enough to pay
     engine: str = "auto"  # frozen forward passes: auto | torch | openvino (models.inference)
+    # test-time views the run's val/test scores and the saved model's predictions average over:
+    # none | flip | crops (data.transforms.tta_views); None: the strategy's (auto measures it on its
+    # trial's held-out fold; the others: none)
+    tta: str | None = None
     # auto: seconds for advice + training (None: no limit); `transferlab train --budget 10m`
     budget: float | None = None
 
@@ -93,6 +97,8 @@ class TrainConfig:
         _check_choice("bn_policy", self.bn_policy, ("frozen", "train"))
         _check_choice("precision", self.precision, ("auto", "fp32", "bf16"))
         _check_choice("engine", self.engine, ("auto", "torch", "openvino"))
+        if self.tta is not None:
+            _check_choice("tta", self.tta, ("none", "flip", "crops"))
         if self.budget is not None and (self.strategy != "auto" or not self.budget > 0):
             raise TransferlabError(f"budget {self.budget} needs --strategy auto and a positive duration")
         if self.lr_find and (self.strategy != "finetune" or self.lr is not None):

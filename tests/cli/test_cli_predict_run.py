@@ -57,3 +57,17 @@ def test_predict_and_evaluate_record_the_test_time_augmentation(linear_run, imag
     assert flipped["results"][0]["predictions"][0]["label"] == "red"
     assert main(["evaluate", str(linear_run), str(image_folder), "--tta", "crops", "--json", "--quiet"]) == 0
     assert json.loads(capsys.readouterr().out)["tta"] == "crops"
+
+
+def test_a_run_trained_with_test_time_views_predicts_and_evaluates_with_them(image_folder, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", str(image_folder), "--strategy", "linear", *TINY, "--out", str(out), "--quiet",
+                 "--val-fraction", "0.25", "--device", "cpu", "--tta", "flip"]) == 0
+    capsys.readouterr()
+    image = str(image_folder / "red" / "red_0.png")
+    assert main(["predict", str(out), image, "--json", "--quiet"]) == 0
+    assert json.loads(capsys.readouterr().out)["tta"] == "flip"  # the run's own
+    assert main(["evaluate", str(out), str(image_folder), "--json", "--quiet"]) == 0
+    assert json.loads(capsys.readouterr().out)["tta"] == "flip"
+    assert main(["evaluate", str(out), str(image_folder), "--tta", "none", "--json", "--quiet"]) == 0
+    assert json.loads(capsys.readouterr().out)["tta"] == "none"  # the command line's wins

@@ -152,19 +152,18 @@ def test_the_budget_sentence_says_what_was_spent_and_any_overrun():
     assert _budget_sentence(630.0, 600.0) == "auto spent 10 min 30 s, 30 s over its 10 min 00 s budget"
 
 
-@pytest.mark.parametrize("per_epoch, left, fits", [(None, 1000.0, True), (None, 112.5, True), (None, 112.0, False),
-                                                   (60, 92.5, True), (60, 92.0, False)])
-def test_a_retrain_happens_only_where_the_trials_epochs_fit_at_its_pace(per_epoch, left, fits):
+@pytest.mark.parametrize("per_epoch, seconds", [(None, 112.5), (60, 92.5)])
+def test_a_retrain_is_priced_at_the_trials_pace(per_epoch, seconds):
     from types import SimpleNamespace
 
-    from transferlab.strategies.auto import _retrain_fits
+    from transferlab.strategies.auto import _retrain_seconds
 
     # the trial: 4 epochs of 10 s on 80 images (or 60 of them each), 10 s besides; the whole split is 100 images
     record = {"epoch_seconds": 10.0, "epochs_run": 4, "seconds": 50.0, "train_images": 80,
               "settings": {"epochs": 4, "epoch_images": per_epoch}}
     ctx = SimpleNamespace(splits=SimpleNamespace(train=[0] * 100), now=lambda: 0.0)
     # on all of train: 12.5 s of setup, then 12.5 s per epoch (10 s where each epoch trains on 60 images)
-    assert _retrain_fits(ctx, record, 8, deadline=left) is fits
+    assert _retrain_seconds(ctx, record, 8) == pytest.approx(seconds)
 
 
 def test_a_trial_that_wins_without_time_to_retrain_is_the_final_model(split_folder, tiny_weights, tmp_path,
@@ -175,7 +174,7 @@ def test_a_trial_that_wins_without_time_to_retrain_is_the_final_model(split_fold
     monkeypatch.setattr(plan, "TRIAL_BELOW", 1.01)
     monkeypatch.setattr(plan, "TRIAL_MARGIN", -1.0)  # the trial is planned and wins
     monkeypatch.setattr(plan, "TRIAL_MIN_IMAGES", -1.0)
-    monkeypatch.setattr(auto, "_retrain_fits", lambda *args: False)
+    monkeypatch.setattr(auto, "_retrain_seconds", lambda *args: float("inf"))
     result = train(_config(split_folder, tiny_weights, batch_size=8, epochs=2), tmp_path / "run")
     summary = result.summary
     trial = summary["details"]["decision"]["trial"]
@@ -185,6 +184,25 @@ def test_a_trial_that_wins_without_time_to_retrain_is_the_final_model(split_fold
     assert any("held-out training images" in note for note in summary["notes"])
     assert (result.out / "metrics.csv").is_file() and not (result.out / "trial").exists()
     assert load_model(result.out).classifier is not None and 0.0 <= summary["val"]["accuracy"] <= 1.0
+    assert "none" in trial["tta"] and summary["tta"] == summary["details"]["decision"]["tta"]
+
+
+def test_test_time_views_auto_chooses_score_the_run_and_stay_with_its_model(split_folder, tiny_weights, tmp_path,
+                                                                            monkeypatch):
+    import transferlab
+    from transferlab.advise import plan
+    from transferlab.strategies import auto
+
+    monkeypatch.setattr(plan, "TRIAL_BELOW", 1.01)
+    monkeypatch.setattr(plan, "TRIAL_MARGIN", -1.0)  # the trial is planned and wins
+    monkeypatch.setattr(plan, "TRIAL_MIN_IMAGES", -1.0)
+    monkeypatch.setattr(auto, "_test_time_views", lambda ctx, record, left: ("flip", "views chosen (flip)"))
+    result = train(_config(split_folder, tiny_weights, batch_size=8, epochs=2), tmp_path / "run")
+    summary = result.summary
+    assert summary["tta"] == "flip" and summary["details"]["decision"]["tta"] == "flip"
+    assert "auto: views chosen (flip)" in summary["notes"]
+    assert load_model(result.out).tta == "flip" and transferlab.load(result.out).tta == "flip"
+    assert transferlab.load(result.out, tta="none").tta == "none"  # the caller's choice wins
 
 
 def test_small_images_get_their_trial_and_final_model_at_the_smaller_input(split_folder, tiny_weights, tmp_path,
@@ -219,3 +237,37 @@ def test_rates_the_user_gives_pass_through_the_plan():
     assert _unless_given({**planned, "input_size": 96}, sized) == planned
     default_typed = TrainConfig(data="x", strategy="auto", lr_mult=0.5)  # `--lr-mult 0.5`, the default's value
     assert _unless_given(planned, default_typed) == {"unfreeze": -1, "lr": 5e-4}
+
+
+def _tta_trial(gains: dict, seconds_per_image: float = 0.01) -> dict:
+    rows = {mode: {"accuracy": 0.9, "gain": gain, "seconds_per_image": seconds_per_image} for mode, gain in gains.items()}
+    return {"held_out_images": 100, "tta": {"none": {"accuracy": 0.9, "gain": 0, "seconds_per_image": 0.01}, **rows}}
+
+
+def test_test_time_views_are_kept_only_where_they_get_more_held_out_images_right():
+    from types import SimpleNamespace
+
+    from transferlab.strategies.auto import _test_time_views
+
+    # 400 images to score at the end, and 200 training ones for the calibration: 6 s without views
+    ctx = SimpleNamespace(splits=SimpleNamespace(train=[0] * 200, val=[0] * 300, test=[0] * 100))
+    assert _test_time_views(ctx, _tta_trial({"flip": 2, "crops": 3}), 60.0)[0] == "crops"
+    assert _test_time_views(ctx, _tta_trial({"flip": 3, "crops": 3}), 60.0)[0] == "flip"  # a tie: fewer views
+    mode, why = _test_time_views(ctx, _tta_trial({"flip": 0, "crops": -2}), 60.0)
+    assert mode == "none" and "none beat plain scoring" in why
+    assert _test_time_views(ctx, _tta_trial({"flip": 2}, seconds_per_image=0.13), 60.0)[0] == "flip"  # 52 + 6 s
+    mode, why = _test_time_views(ctx, _tta_trial({"flip": 2}, seconds_per_image=0.14), 60.0)  # 56 + 6 s
+    assert mode == "none" and "past the budget" in why
+    assert _test_time_views(ctx, {"held_out_images": 100, "tta": {"none": {}}}, 60.0) == ("none", "")  # no flips
+
+
+def test_the_paired_gain_counts_images_won_minus_images_lost():
+    import numpy as np
+
+    from transferlab.strategies.auto import _tta_record
+
+    plain = np.array([True, True, False, False, True])
+    flip = np.array([True, False, True, True, True])  # wins 2, loses 1
+    record = _tta_record({"none": plain, "flip": flip}, {"none": 1.0, "flip": 2.0})
+    assert record["flip"]["gain"] == 1 and record["none"]["gain"] == 0
+    assert record["flip"]["accuracy"] == 0.8 and record["flip"]["seconds_per_image"] == pytest.approx(0.4)

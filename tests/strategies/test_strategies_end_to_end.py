@@ -123,6 +123,17 @@ def test_finetune_of_everything_keeps_the_end_to_end_path(split_folder, tmp_path
     assert result.summary["details"]["frozen_prefix"] is None
 
 
+@pytest.mark.parametrize("strategy", ["linear", "finetune"])
+def test_test_time_views_asked_for_score_val_and_become_the_models_default(split_folder, tmp_path, strategy):
+    import transferlab
+
+    result = train(_config(split_folder, strategy, tta="crops"), tmp_path / "run")
+    assert result.summary["tta"] == "crops" and 0.0 <= result.val_accuracy <= 1.0
+    assert json.loads((result.out / "model.json").read_text())["tta"] == "crops"
+    model = transferlab.load(result.out)
+    assert model.tta == "crops" and len(model.predict_proba(str(split_folder / "val"))) == 12
+
+
 @pytest.mark.parametrize("unfreeze", [1, -1])  # on the frozen prefix's maps, and end to end
 def test_finetune_epochs_on_a_share_of_train_take_that_many_steps(split_folder, tmp_path, monkeypatch, unfreeze):
     from transferlab.engine.trainer import Trainer

@@ -19,6 +19,7 @@ import torch
 
 from ..data.augment import resolve_augment
 from ..data.decode import decode_images
+from ..data.transforms import TTA_VIEW_COUNTS
 from ..features import AugmentedView, FeatureSet, cached_features
 from ..features.probes import DEFAULT_CS, HEAD_START_IMAGES
 from ..models.freezing import trainable_groups
@@ -52,6 +53,9 @@ TRIAL_MARGIN, TRIAL_MIN_IMAGES = 0.01, 2
 # Where the budget cuts a trial's epochs short: one more epoch, each on a share of train, filling
 # this share of the time left, where that trains on this many times the images (else whole epochs).
 FILL_SHARE, PART_EPOCH_GAIN = 0.95, 1.1
+# Views of each held-out image a winning trial's model is scored on: as it is, then flipped and cropped
+# (`strategies.auto.TTA_TRIED`) to choose test-time views.
+HELD_OUT_VIEWS = 1 + TTA_VIEW_COUNTS["flip"] + TTA_VIEW_COUNTS["crops"]
 DECODE_ONCE_BYTES = 2 << 30  # as `features-aug`: decode the training images once below this
 EXPLORE_PASSES = 50_000  # without a budget: the most augmented images the advice extracts (~6 min on 2 cores)
 
@@ -283,7 +287,9 @@ def _trial_epochs(s: Session, settings: dict, sweep: SweepResult, reserve: float
     n = len(s.train) - held
     most = FINETUNE_EPOCHS if s.clock.budget is None else MAX_TRIAL_EPOCHS
     machine = cost.throughput
-    setup = machine.extraction(min(n, HEAD_START_IMAGES)) + machine.extraction(held)
+    # scoring the held-out fold: as it is, then (a winning trial) with each test-time mode, decoded again
+    setup = (machine.extraction(min(n, HEAD_START_IMAGES)) + 2 * held * machine.decode
+             + HELD_OUT_VIEWS * held * machine.forward)
 
     def seconds(epochs: int, per_epoch: int | None = None) -> float:
         return cost.seconds(n, held, epochs, per_epoch) + setup

@@ -111,8 +111,9 @@ def add_device_argument(parser) -> None:
 
 def add_tta_argument(parser: argparse.ArgumentParser) -> None:
     """`--tta`: average the probabilities over test-time views of every image."""
-    parser.add_argument("--tta", default="none", choices=TTA_MODES,
-                        help="test-time augmentation: none, flip (2 views) or crops (flip + 4 corner crops: 6 views)")
+    parser.add_argument("--tta", choices=TTA_MODES,
+                        help="test-time augmentation: none, flip (2 views) or crops (flip + 4 corner crops: 6 views); "
+                             "default: the run's own choice (none where train chose none)")
 
 
 def add_json_flag(parser: argparse.ArgumentParser) -> None:

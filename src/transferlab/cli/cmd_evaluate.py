@@ -27,20 +27,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..api import evaluate
+    from ..api import load
 
-    evaluation = evaluate(args.run_dir, args.data, device=args.device, progress=_common.progress_enabled(args),
-                          engine=args.engine, tta=args.tta)
-    result = evaluation.metrics
+    model = load(args.run_dir, device=args.device, engine=args.engine, tta=args.tta)
+    evaluation = model.evaluate(args.data, progress=_common.progress_enabled(args))
+    result, tta = evaluation.metrics, model.tta
     if args.confusion:
         from ..viz.render import plot_confusion
 
         plot_confusion(result.confusion, result.class_names, args.confusion)
     if args.json:
         skipped = [{"path": s.path, "reason": s.reason} for s in evaluation.skipped]
-        _common.print_json({**result.to_dict(), "tta": args.tta, "skipped": skipped})
+        _common.print_json({**result.to_dict(), "tta": tta, "skipped": skipped})
     else:
-        sys.stdout.write(_text_report(result) + (f"\n(test-time augmentation: {args.tta})" if args.tta != "none" else "")
+        sys.stdout.write(_text_report(result) + (f"\n(test-time augmentation: {tta})" if tta != "none" else "")
                          + "\n")
     return _common.EXIT_PARTIAL if evaluation.skipped else _common.EXIT_OK
 

@@ -34,6 +34,7 @@ class Predictor:
     preprocessing: Preprocessing
     class_names: tuple[str, ...]
     calibration: Calibration = Calibration()
+    tta: str = "none"  # a run's own test-time views
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -80,11 +81,12 @@ def run(args: argparse.Namespace) -> int:
     if args.top < 1 or args.batch_size < 1:
         raise DataError("--top and --batch-size must be at least 1")
     predictor, sources = _load_predictor(args.sources, args.backbone, args.weights)
+    tta = args.tta or predictor.tta
     paths = expand_image_sources(sources)
     if not paths:
         raise DataError(f"no images found in {', '.join(sources)}")
     scored = score_paths(predictor.model, paths, predictor.preprocessing, args.batch_size, args.device,
-                         _common.progress_enabled(args), args.engine, args.tta)
+                         _common.progress_enabled(args), args.engine, tta)
     calibration, skipped = predictor.calibration, scored.skipped
     results = top_k_predictions(scored.probs, scored.paths, predictor.class_names, args.top, scored.unlike,
                                 calibration.threshold)
@@ -92,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         raise DataError(f"none of the {len(paths)} images found in {', '.join(sources)} could be read")
     if args.json:
         skipped_rows = [{"image": item.path, "reason": item.reason} for item in skipped]
-        _common.print_json({"results": results, "skipped": skipped_rows, "tta": args.tta,
+        _common.print_json({"results": results, "skipped": skipped_rows, "tta": tta,
                             "temperature": calibration.temperature, "unknown": _unknown_rule(calibration)})
     else:
         print(_format_results(results, calibration))
@@ -108,7 +110,8 @@ def _load_predictor(sources: list[str], backbone: str, weights: str) -> tuple[Pr
         if len(sources) == 1:
             raise DataError(f"{first} is a run directory: give the images to classify after it")
         loaded = load_model(first)
-        return Predictor(loaded.calibrated(), loaded.preprocessing, loaded.classes, loaded.calibration), sources[1:]
+        return (Predictor(loaded.calibrated(), loaded.preprocessing, loaded.classes, loaded.calibration, loaded.tta),
+                sources[1:])
     if str(weights).lower() == "none":
         logger.warning("random weights: the predictions mean nothing")
     model = create_backbone(backbone, weights=weights).eval()

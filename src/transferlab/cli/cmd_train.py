@@ -90,6 +90,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                            "e.g. 1.0 (default: 0, off); with --mixup, one of the two per batch")
     _common.add_split_arguments(data)
     data.add_argument("--workers", type=int, help="DataLoader worker processes (default: 0 on CPU, up to 8 with CUDA)")
+    data.add_argument("--tta", default=None, choices=("none", "flip", "crops"),
+                      help="score val/test averaging over test-time views (flip: 2, crops: 6), also the saved "
+                           "model's default for predict/evaluate (default: none; auto measures it)")
     speed = parser.add_argument_group("speed")
     speed.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
                        help="feature extraction: auto = bf16 on CUDA, fp32 on the CPU; bf16 on a CPU with "
@@ -116,7 +119,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         normalisation=args.normalisation, augment=args.augment, mixup=args.mixup, cutmix=args.cutmix,
         val_fraction=args.val_fraction, seed=args.seed,
         device=args.device, workers=args.workers, precision=args.precision, compile=args.compile,
-        engine=args.engine,
+        engine=args.engine, tta=args.tta,
         lr_find=args.lr_find,
         budget=_budget(args.budget),
     )

@@ -32,6 +32,7 @@ def eval_transform(pre: Preprocessing) -> v2.Compose:
 
 
 TTA_MODES = ("none", "flip", "crops")
+TTA_VIEW_COUNTS = {"none": 1, "flip": 2, "crops": 6}  # views per image of each mode
 
 
 def tta_views(pre: Preprocessing, mode: str = "none"):

@@ -27,13 +27,19 @@ class LoadedModel:
     description: dict
     calibration: Calibration = field(default_factory=Calibration)
 
+    @property
+    def tta(self) -> str:
+        """The test-time views the run chose for its predictions (runs before them: none)."""
+        return self.description.get("tta", "none")
+
     def calibrated(self) -> Calibrated:
         """The classifier as predictions use it: calibrated logits and unlike scores."""
         return Calibrated(self.classifier, self.calibration).eval()
 
 
-def describe(classifier: Classifier, classes, strategy: str, model: str | None) -> dict:
-    """The JSON that rebuilds `classifier` with random weights before loading its safetensors."""
+def describe(classifier: Classifier, classes, strategy: str, model: str | None, tta: str = "none") -> dict:
+    """The JSON that rebuilds `classifier` with random weights before loading its safetensors, and
+    the test-time views (`tta`) its predictions average over by default."""
     backbone = classifier.backbone
     return {
         "format": 1,
@@ -46,6 +52,7 @@ def describe(classifier: Classifier, classes, strategy: str, model: str | None) 
         "head": classifier.head.config() if classifier.head is not None else None,
         "classes": list(classes),
         "preprocessing": classifier.preprocessing.to_dict(),
+        "tta": tta,
     }
 
 

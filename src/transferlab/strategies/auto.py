@@ -29,6 +29,7 @@ from threadpoolctl import threadpool_limits
 from ..advise import Advice, AdviseOptions, advise
 from ..advise.backbone_choice import alternative_backbones
 from ..advise.candidates import Candidate
+from ..advise.core import NO_FLIP
 from ..advise.budget import DEFAULT_BUDGET, format_seconds
 from ..advise.plan import trial_margin
 from ..advise.sweep import cv_folds
@@ -36,7 +37,10 @@ from ..backbones import BackboneChoice
 from ..config import TrainConfig
 from ..data import ImageSet
 from ..engine.distributed import current_world, on_main
-from ..evaluation.predictions import predict_paths
+from ..evaluation.calibration import CENTROID_IMAGES
+from ..data.decode import decode_images
+from ..data.transforms import TTA_VIEW_COUNTS
+from ..evaluation.predictions import score_images
 from ..paths import RunDir
 from ..viz.render.advise import plot_depth_sweep
 from .common import RunContext, StrategyOutcome
@@ -44,6 +48,8 @@ from .finetune import run_finetune
 from .registry import FIXED_RUNNERS
 
 log = logging.getLogger(__name__)
+
+TTA_TRIED = ("flip", "crops")  # test-time modes a winning trial's model is scored with on its held-out fold
 
 
 def run_auto(ctx: RunContext) -> StrategyOutcome:
@@ -60,12 +66,15 @@ def run_auto(ctx: RunContext) -> StrategyOutcome:
     trials = [_maybe_trial(ctx, advice, candidate, config, deadline, ctx.files.trial / str(k))
               for k, candidate in enumerate(advice.trials, start=1)]
     trial = _best(trials)
-    outcome = None
+    outcome, tta = None, "none"
     if trial is not None and trial.record["kept"]:
         chosen = config.replace(strategy="finetune", backbone=advice.backbone, layer=None, budget=None,
                                 **_unless_given(trial.record["settings"], config))
-        if not on_main(lambda: _retrain_fits(ctx, trial.record, chosen.epochs, deadline)):
-            outcome = _keep_trial_model(ctx, trial)
+        retrain = on_main(lambda: _retrain_seconds(ctx, trial.record, chosen.epochs))
+        if ctx.now() + retrain > deadline:
+            outcome, retrain = _keep_trial_model(ctx, trial), 0.0
+        tta, why = on_main(lambda: _test_time_views(ctx, trial.record, deadline - ctx.now() - retrain))
+        ctx.notes.extend([f"auto: {why}"] if why else [])
     if trials:
         _forget_trial(ctx)
     sentence = advice.reasons[-1] if trial is None else trial.record["sentence"]
@@ -80,10 +89,11 @@ def run_auto(ctx: RunContext) -> StrategyOutcome:
         # One BLAS thread for numpy/scipy (the probes' small matrix products), not for torch's kernels.
         with threadpool_limits(1, user_api="blas"):
             outcome = FIXED_RUNNERS[chosen.strategy](run_ctx)
+    outcome.tta = tta if tta != "none" else outcome.tta
     spent = ctx.now() - start
     ctx.notes.append(_budget_sentence(spent, budget))
     record = None if trial is None else trial.record
-    decision = {**advice.decision(), "trial": record, "strategy": chosen.strategy,
+    decision = {**advice.decision(), "trial": record, "strategy": chosen.strategy, "tta": tta,
                 "config": {k: v for k, v in chosen.to_dict().items() if v != config.to_dict().get(k)}}
     decision["budget"] = {**decision["budget"], "spent_seconds": round(spent, 1)}
     if len(trials) > 1:
@@ -134,11 +144,14 @@ def _maybe_trial(ctx: RunContext, advice: Advice, candidate: Candidate, config: 
                                     deadline=deadline - candidate.reserve_seconds)
     with threadpool_limits(1, user_api="blas"):
         outcome = run_finetune(trial_ctx)
-    accuracy, scored = on_main(lambda: _held_out_accuracy(outcome.classifier, splits.val, config.device,
-                                                                   config.engine))
+    right, seconds = on_main(lambda: _held_out_scores(outcome.classifier, splits.val, config, ("none",)))
+    accuracy, scored = float(right["none"].mean()), len(right["none"])
     baseline = frozen.fold_scores[0]
     margin = trial_margin(scored)
     kept = _beats(accuracy, baseline, margin)
+    if kept and config.tta is None and candidate.settings.get("augment") != NO_FLIP:
+        views = on_main(lambda: _held_out_scores(outcome.classifier, splits.val, config, TTA_TRIED))
+        right, seconds = {**right, **views[0]}, {**seconds, **views[1]}
     verdict = "fine-tuning kept" if kept else f"{frozen.strategy} kept"
     sentence = (f"fine-tuning trial on {len(splits.train)} training images scored {accuracy:.4f} on {scored} held-out "
                 f"ones against {baseline:.4f} for {frozen.strategy} (needs +{margin:.4f}): {verdict}")
@@ -148,7 +161,7 @@ def _maybe_trial(ctx: RunContext, advice: Advice, candidate: Candidate, config: 
               "margin": margin, "train_images": len(splits.train), "held_out_images": int(scored), "kept": kept,
               "epochs_run": len(epochs), "epoch_seconds": round(float(np.mean(epochs)), 2) if epochs else None,
               "seconds": round(time.perf_counter() - start, 1), "sentence": sentence, "settings": candidate.settings,
-              "final": "retrained on all of train" if kept else None}
+              "final": "retrained on all of train" if kept else None, "tta": _tta_record(right, seconds)}
     return Trial(record, outcome, trial_ctx.notes, out)
 
 
@@ -158,17 +171,16 @@ def _beats(accuracy: float, baseline: float, margin: float) -> bool:
     return accuracy >= baseline + margin - 1e-9
 
 
-def _retrain_fits(ctx: RunContext, record: dict, epochs: int, deadline: float) -> bool:
-    """Whether fine-tuning on the whole training split for `epochs` ends before `deadline` at the
-    trial's measured pace: its setup scaled to the split's size, its epochs to the images each
-    trains on (all, or the settings' `epoch_images`)."""
+def _retrain_seconds(ctx: RunContext, record: dict, epochs: int) -> float:
+    """Seconds of fine-tuning on the whole training split for `epochs` at the trial's measured
+    pace: its setup scaled to the split's size, its epochs to the images each trains on (all, or
+    the settings' `epoch_images`)."""
     if not record["epoch_seconds"]:
-        return True
+        return 0.0
     train, trial = len(ctx.splits.train), max(1, record["train_images"])
     per_epoch = record["settings"].get("epoch_images") or train
     setup = max(0.0, record["seconds"] - record["epoch_seconds"] * record["epochs_run"]) * train / trial
-    epoch = record["epoch_seconds"] * min(train, per_epoch) / min(trial, per_epoch)
-    return ctx.now() + setup + epochs * epoch <= deadline
+    return setup + epochs * record["epoch_seconds"] * min(train, per_epoch) / min(trial, per_epoch)
 
 
 def _frozen_fits(ctx: RunContext, advice: Advice, deadline: float) -> bool:
@@ -227,12 +239,51 @@ def _swept(train: ImageSet, paths: tuple[str, ...]) -> ImageSet:
     return train.subset([row[p] for p in paths])
 
 
-def _held_out_accuracy(classifier, images, device: str, engine: str) -> tuple[float, int]:
-    """Accuracy of `classifier` on `images`, and how many could be scored."""
-    probs, paths, _ = predict_paths(classifier, images.paths, classifier.preprocessing, device=device,
-                                    engine=engine)
+def _held_out_scores(classifier, images: ImageSet, config: TrainConfig,
+                     modes: tuple[str, ...]) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """Which of the readable `images` `classifier` gets right with each test-time mode in `modes`
+    ("none": as they are), and the seconds each scoring took (decoded once)."""
+    pre = classifier.preprocessing
+    decoded, _ = decode_images(list(images.paths), pre.resize_size, pre.interpolation)
     label_of = dict(zip(images.paths, images.labels))
-    return float(np.mean(np.argmax(probs, 1) == np.array([label_of[p] for p in paths]))), len(paths)
+    labels = np.array([label_of[p] for p in decoded.paths])
+    right, seconds = {}, {}
+    for mode in modes:
+        start = time.perf_counter()
+        probs, _ = score_images(classifier, decoded.images, pre, device=config.device, engine=config.engine, tta=mode)
+        seconds[mode], right[mode] = time.perf_counter() - start, probs.argmax(1) == labels
+    return right, seconds
+
+
+def _tta_record(right: dict[str, np.ndarray], seconds: dict[str, float]) -> dict:
+    """Per test-time mode: held-out accuracy, images it gets right that plain scoring gets wrong
+    minus the reverse (the paired gain), and seconds per image."""
+    plain, count = right["none"], max(1, len(right["none"]))
+    return {mode: {"accuracy": round(float(hits.mean()), 4), "gain": int(np.sum(hits & ~plain) - np.sum(~hits & plain)),
+                   "seconds_per_image": seconds[mode] / count} for mode, hits in right.items()}
+
+
+def _test_time_views(ctx: RunContext, record: dict, seconds_left: float) -> tuple[str, str]:
+    """The test-time mode the final scoring and the saved model use, and why: the one that gets
+    the most more of the trial's held-out images right than plain scoring (at least one; ties:
+    the fewer views), where scoring val and test with it fits `seconds_left` beside the scoring
+    without views (val, test and the calibration's training images, at the trial's measured
+    pace); else "none"."""
+    measured = {mode: row for mode, row in record.get("tta", {}).items() if mode != "none"}
+    if not measured:
+        return "none", ""
+    images = len(ctx.splits.val) + (len(ctx.splits.test) if ctx.splits.test is not None else 0)
+    plain = record["tta"]["none"]["seconds_per_image"] * (images + min(len(ctx.splits.train), CENTROID_IMAGES))
+    mode, row = max(measured.items(), key=lambda item: (item[1]["gain"], -TTA_VIEW_COUNTS[item[0]]))
+    held = f"{record['held_out_images']} held-out images"
+    if row["gain"] < 1:
+        return "none", f"test-time views left out: none beat plain scoring on the trial's {held}"
+    cost = row["seconds_per_image"] * images
+    if plain + cost > seconds_left:
+        return "none", (f"test-time views ({mode}) left out: they got {row['gain']} more of the trial's {held} right, "
+                        f"but scoring val and test with them takes about {format_seconds(cost)}, past the budget")
+    return mode, (f"predictions average over test-time views ({mode}, {TTA_VIEW_COUNTS[mode]} per image): they got "
+                  f"{row['gain']} more of the trial's {held} right than plain scoring ({row['accuracy']:.4f})")
 
 
 def _plot_sweep(ctx: RunContext, advice: Advice) -> None:

@@ -62,6 +62,7 @@ class StrategyOutcome:
     classifier: Classifier
     history: list[dict]
     details: dict = field(default_factory=dict)
+    tta: str | None = None  # test-time views the strategy chose (auto); None: the config's
 
 
 def make_backbone(config: TrainConfig) -> Backbone:

@@ -166,12 +166,14 @@ def _forget_failed_start(out: Path, fresh: bool) -> None:
 
 def _finish(ctx: RunContext, outcome: StrategyOutcome, train_seconds: float) -> dict:
     classifier, classes = outcome.classifier, ctx.splits.classes
+    tta = ctx.config.tta or outcome.tta or "none"  # the user's, else the strategy's
     eval_start = time.perf_counter()
-    outputs = {name: _outputs(ctx, classifier, images) for name, images in
+    outputs = {name: _outputs(ctx, classifier, images, "none" if name == "train" else tta) for name, images in
                (("train", _centroid_images(ctx, classifier)), ("val", ctx.splits.val), ("test", ctx.splits.test))
                if images is not None and len(images)}
     calibration, reason = fit_calibration(outputs["train"], outputs["val"], len(classes))
-    save_model(classifier, ctx.out, describe(classifier, classes, ctx.config.strategy, ctx.config.model), calibration)
+    save_model(classifier, ctx.out, describe(classifier, classes, ctx.config.strategy, ctx.config.model, tta),
+               calibration)
     scored = {name: out for name, out in outputs.items() if name != "train"}
     calibration_entry, bins = calibration_summary(calibration, reason, scored)
     evaluations = {name: _evaluate(ctx, out, calibration.temperature) for name, out in scored.items()}
@@ -186,6 +188,7 @@ def _finish(ctx: RunContext, outcome: StrategyOutcome, train_seconds: float) -> 
         "weights": classifier.backbone.weights_id,
         "layer": ctx.config.layer,
         "epochs": sum(1 for row in outcome.history if row["epoch"] >= 0),
+        "tta": tta,
         "best_val_accuracy": val["result"].accuracy,
         "classes": list(classes),
         "data": ctx.splits.summary(),
@@ -211,21 +214,22 @@ def _centroid_images(ctx: RunContext, classifier: Classifier) -> ImageSet:
     return train.subset(stratified_subsample(np.asarray(train.labels), CENTROID_IMAGES, ctx.config.seed).tolist())
 
 
-def _outputs(ctx: RunContext, classifier: Classifier, images) -> SplitOutputs:
+def _outputs(ctx: RunContext, classifier: Classifier, images, tta: str = "none") -> SplitOutputs:
     """Logits and pooled features of one split, from the feature cache (keyed by the parameters:
-    a fine-tuned base gets entries of its own, a frozen one reuses training's)."""
+    a fine-tuned base gets entries of its own, a frozen one reuses training's); with `tta`, the
+    logits average the whole classifier's probabilities over the test-time views."""
     feats = cached_features(classifier.backbone, images, classifier.layer, classifier.preprocessing,
                             replace(ctx.extraction(), progress=False))
-    if classifier.head is not None:
+    if classifier.head is not None and tta == "none":
         head = classifier.head.eval()
         with torch.no_grad():
             x = torch.as_tensor(feats.features).to(next(head.parameters()).device)
             logits = head(x).float().cpu().numpy()
         return SplitOutputs(logits, feats.features, feats.labels, tuple(feats.paths))
-    # a scratch CNN's top belongs to its backbone: its logits need the whole network; log-probabilities
+    # a scratch CNN's top belongs to its backbone, and test-time views need the whole network: log-probabilities
     # are logits up to a per-image constant, which neither softmax nor the temperature sees
     probs, paths, _ = predict_paths(classifier, feats.paths, classifier.preprocessing, device=ctx.config.device,
-                                    progress=ctx.progress, engine=ctx.config.engine)
+                                    progress=ctx.progress, engine=ctx.config.engine, tta=tta)
     row_of = {path: i for i, path in enumerate(feats.paths)}
     rows = [row_of[p] for p in paths]
     logits = np.log(np.clip(probs, 1e-30, None))
