@@ -61,9 +61,33 @@ def test_data_whose_mirror_image_keeps_its_class_is_fine_tuned_with_flips(split_
     assert advice.trial.settings["augment"] == "light"
 
 
-def test_no_trial_no_mirror_test(split_folder, tiny_weights):
+def test_without_a_trial_the_mirror_test_still_weighs_test_time_flips(split_folder, tiny_weights):
     advice = _advise(split_folder, tiny_weights)  # colour classes: the frozen pick is perfect, no trial
-    assert advice.trial is None and not any(r.startswith("Mirror test") for r in advice.reasons)
+    assert advice.trial is None and any(r.startswith("Mirror test") for r in advice.reasons)
+    assert "tta" not in advice.plan.settings  # nothing left for the mirror images to win
+
+
+def _session(budget: float | None, held_out_seconds: float = 5.0):
+    from types import SimpleNamespace
+
+    from transferlab.advise.budget import Clock
+
+    return SimpleNamespace(clock=Clock(budget, fixed_now), reasons=[], held_out_seconds=lambda: held_out_seconds)
+
+
+@pytest.mark.parametrize("gain, keeps, budget, tta", [(2, True, 100.0, "flip"), (0, True, 100.0, None),
+                                                      (3, False, 100.0, None), (2, True, 29.0, None)])
+def test_a_frozen_plan_averages_over_flips_where_the_mirror_test_gains_images(gain, keeps, budget, tta):
+    from transferlab.advise.advice import Plan
+    from transferlab.advise.core import _with_test_time_flips
+
+    s = _session(budget)
+    flips = FlipTest(0.90, 0.90 if keeps else 0.50, 100, 0.01, 0.92, gain)
+    plan = _with_test_time_flips(s, Plan("linear", {"layer": None}, 20.0), flips)  # + 10 s for two views of val
+    assert plan.settings.get("tta") == tta
+    assert plan.estimated_seconds == (30.0 if tta else 20.0)
+    assert any("Test-time views" in r for r in s.reasons) is (tta is not None)
+    assert _with_test_time_flips(s, Plan("linear", {}, 20.0), None).settings == {}  # no mirror test
 
 
 @pytest.mark.parametrize("accuracy, mirrored, se, keeps", [(0.95, 0.71, 0.03, False), (0.95, 0.91, 0.01, False),

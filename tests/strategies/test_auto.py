@@ -271,3 +271,18 @@ def test_the_paired_gain_counts_images_won_minus_images_lost():
     record = _tta_record({"none": plain, "flip": flip}, {"none": 1.0, "flip": 2.0})
     assert record["flip"]["gain"] == 1 and record["none"]["gain"] == 0
     assert record["flip"]["accuracy"] == 0.8 and record["flip"]["seconds_per_image"] == pytest.approx(0.4)
+
+
+def test_a_frozen_plan_with_test_time_flips_scores_the_run_with_them(split_folder, tiny_weights, tmp_path,
+                                                                     monkeypatch):
+    from dataclasses import replace
+
+    from transferlab.advise import core
+
+    monkeypatch.setattr(core, "_with_test_time_flips",
+                        lambda s, plan, flips: replace(plan, settings={**plan.settings, "tta": "flip"}))
+    result = train(_config(split_folder, tiny_weights), tmp_path / "run")
+    summary = result.summary
+    assert summary["details"]["chosen_strategy"] in ("linear", "features", "features-aug")
+    assert summary["tta"] == "flip" and summary["details"]["decision"]["tta"] == "flip"
+    assert load_model(result.out).tta == "flip"

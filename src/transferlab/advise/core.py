@@ -14,6 +14,7 @@ from ..data import DataSplits, ImageSet, load_splits
 from ..errors import DataError
 from ..data.decode import decode_images
 from ..data.scan import recording_skips
+from ..data.transforms import TTA_VIEW_COUNTS
 from ..features import ExtractionOptions
 from .advice import Advice, Plan
 from .backbone_choice import choose_backbone, not_compared
@@ -23,7 +24,7 @@ from .dataset import MIN_PER_CLASS, dataset_facts, grey_share, load_for_advice
 from .decide import (choose_layer, finetune_sides, pick_candidate, quadrant, similarity_votes, size_class,
                      wants_class_weights)
 from .multitap import cached_layer_features, in_forward_order
-from .flips import flip_sentence, flip_test
+from .flips import FlipTest, flip_sentence, flip_test
 from .plan import (describe_layer, every_layer_trial, fine_tuning_first, frozen_candidates, make_plan,
                    trial_candidate)
 from .session import Session
@@ -188,13 +189,12 @@ def _measure_and_decide(s: Session, sample: list, facts) -> Advice:
     s.reasons += [size_reason, similar_reason,
                   f"Quadrant {cell['cell']}: the notes advise {cell['notes_advise']}.", layer_reason]
     candidates, chosen = _candidates(s, sweep, layers, layer, features[layer], cell, _sides(s, facts))
-    if any(c.status == "trial" for c in candidates):  # flips matter only to fine-tuning
-        flips = flip_test(s, sweep, layer, features[layer])
-        s.reasons.append(flip_sentence(flips, layer))
-        if flips is not None and not flips.keeps_class:
-            candidates = [replace(c, settings={**c.settings, "augment": NO_FLIP}) if c.strategy == "finetune" else c
-                          for c in candidates]
-    plan = make_plan(s, chosen, wants_class_weights(facts))
+    flips = flip_test(s, sweep, layer, features[layer])  # flips in fine-tuning, and as test-time views
+    s.reasons.append(flip_sentence(flips, layer))
+    if flips is not None and not flips.keeps_class:
+        candidates = [replace(c, settings={**c.settings, "augment": NO_FLIP}) if c.strategy == "finetune" else c
+                      for c in candidates]
+    plan = _with_test_time_flips(s, make_plan(s, chosen, wants_class_weights(facts)), flips)
     s.reasons.append(_closing_sentence(s, plan, facts))
     marked = tuple(replace(c, status="chosen") if c is chosen else c for c in candidates)
     return Advice(s.data, s.base.name, s.backbone.weights, facts, plan, tuple(s.reasons), cell, votes, similarity,
@@ -233,6 +233,22 @@ def _sweep_images(s: Session) -> ImageSet:
     return s.train.subset(stratified_subsample(np.asarray(s.train.labels), count, s.seed).tolist())
 
 
+def _with_test_time_flips(s: Session, plan: Plan, flips: FlipTest | None) -> Plan:
+    """`plan` scoring with flip test-time views where averaging the mirror test's probe over each
+    held-out image and its mirror image got more of them right than the image alone (and the
+    passes over val and test with both views fit the budget)."""
+    if flips is None or not flips.keeps_class or flips.averaged_gain < 1:
+        return plan
+    cost = TTA_VIEW_COUNTS["flip"] * s.held_out_seconds()
+    if not s.clock.fits(plan.estimated_seconds + cost):
+        s.clock.give_up(f"flip test-time views (scoring val and test twice more, about {format_seconds(cost)})")
+        return plan
+    s.reasons.append(f"Test-time views: averaging the probe over each of the mirror test's {flips.images} images and "
+                     f"its mirror image got {flips.averaged_gain} more of them right ({flips.averaged:.4f} against "
+                     f"{flips.accuracy:.4f}): predictions average over both.")
+    return replace(plan, settings={**plan.settings, "tta": "flip"}, estimated_seconds=plan.estimated_seconds + cost)
+
+
 def _closing_sentence(s: Session, plan: Plan, facts) -> str:
     where = describe_layer(plan.settings.get("layer"))
     text = f"Recommended: {plan.strategy} on {where}"
@@ -241,6 +257,8 @@ def _closing_sentence(s: Session, plan: Plan, facts) -> str:
         text = f"Recommended: finetune for {settings['epochs']} epochs with {settings['augment']} augmentation"
     if plan.settings.get("class_weights"):
         text += f", with class weights (imbalance {facts.imbalance:.1f}:1)"
+    if plan.settings.get("tta"):
+        text += f", predictions averaged over test-time views ({plan.settings['tta']})"
     return text + f"; estimated run time {format_seconds(plan.estimated_seconds)} on {s.throughput.device}."
 
 

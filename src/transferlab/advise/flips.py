@@ -4,6 +4,9 @@ The sweep's probe at the chosen layer, fitted on the training part of the CV's f
 scored on that fold's held-out images and on the same images mirrored left-right. Photos,
 textures and micrographs lose next to nothing; digits and letters lose a lot, since a mirrored
 "2" is no "2" (flip test-time augmentation cost digits 1.1 points, BENCHMARKS.md).
+
+The same two scorings give flip test-time augmentation's worth to a frozen base: the probe's
+probabilities averaged over each image and its mirror image, against the image alone.
 """
 
 from __future__ import annotations
@@ -29,12 +32,14 @@ MIRROR = resolve_augment([{"op": "hflip", "p": 1.0}]).canonical()
 
 
 class FlipTest(NamedTuple):
-    """Fold 0's held-out accuracy on the images and on their mirror images."""
+    """Fold 0's held-out accuracy on the images, on their mirror images, and averaged over both."""
 
     accuracy: float
     mirrored: float
     images: int
     se: float  # standard error of the paired difference
+    averaged: float = 0.0
+    averaged_gain: int = 0  # images the average gets right and the image alone wrong, minus the reverse
 
     @property
     def keeps_class(self) -> bool:
@@ -63,11 +68,14 @@ def flip_test(s: Session, sweep: SweepResult, layer: str | None, features: Featu
     with warnings.catch_warnings():  # an unconverged probe still compares the two fairly
         warnings.simplefilter("ignore", ConvergenceWarning)
         probe = LogisticRegression(C=C, max_iter=300, random_state=s.seed).fit(scaler.transform(x[train]), y[train])
-    plain = probe.predict(scaler.transform(x[held])) == y[held]
-    mirror = probe.predict(scaler.transform(flipped)) == y[held]
+    probs, probs_mirrored = probe.predict_proba(scaler.transform(x[held])), probe.predict_proba(scaler.transform(flipped))
+    classes = probe.classes_
+    plain, mirror = classes[probs.argmax(1)] == y[held], classes[probs_mirrored.argmax(1)] == y[held]
+    both = classes[(probs + probs_mirrored).argmax(1)] == y[held]
     diff = plain.astype(float) - mirror
     se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else 0.0
-    return FlipTest(float(plain.mean()), float(mirror.mean()), len(held), se)
+    gain = int(np.sum(both & ~plain) - np.sum(~both & plain))
+    return FlipTest(float(plain.mean()), float(mirror.mean()), len(held), se, float(both.mean()), gain)
 
 
 def flip_sentence(test: FlipTest | None, layer: str | None) -> str:

@@ -8,7 +8,7 @@ from .sweep import SweepResult
 
 _FLAGS = {"layer": "--layer", "views": "--views", "augment": "--augment", "epochs": "--epochs",
           "epoch_images": "--epoch-images", "unfreeze": "--unfreeze", "unfreeze_from": "--unfreeze-from", "backbone": "--backbone", "lr": "--lr",
-          "lr_mult": "--lr-mult", "input_size": "--input-size"}
+          "lr_mult": "--lr-mult", "input_size": "--input-size", "tta": "--tta"}
 
 
 def format_sweep(sweep: SweepResult) -> str:

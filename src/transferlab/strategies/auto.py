@@ -89,11 +89,12 @@ def run_auto(ctx: RunContext) -> StrategyOutcome:
         # One BLAS thread for numpy/scipy (the probes' small matrix products), not for torch's kernels.
         with threadpool_limits(1, user_api="blas"):
             outcome = FIXED_RUNNERS[chosen.strategy](run_ctx)
-    outcome.tta = tta if tta != "none" else outcome.tta
+    kept = trial is not None and trial.record["kept"]
+    outcome.tta = (tta if kept else chosen.tta) or "none"  # the trial's measured views, or the frozen plan's
     spent = ctx.now() - start
     ctx.notes.append(_budget_sentence(spent, budget))
     record = None if trial is None else trial.record
-    decision = {**advice.decision(), "trial": record, "strategy": chosen.strategy, "tta": tta,
+    decision = {**advice.decision(), "trial": record, "strategy": chosen.strategy, "tta": outcome.tta,
                 "config": {k: v for k, v in chosen.to_dict().items() if v != config.to_dict().get(k)}}
     decision["budget"] = {**decision["budget"], "spent_seconds": round(spent, 1)}
     if len(trials) > 1:
@@ -226,10 +227,10 @@ def _budget_sentence(spent: float, budget: float) -> str:
 
 
 def _unless_given(settings: dict, config: TrainConfig) -> dict:
-    """`settings` without the rates and input side the user chose (`--lr`, `--lr-mult`, `--input-size`):
-    those pass through."""
+    """`settings` without the rates, input side and test-time views the user chose (`--lr`, `--lr-mult`,
+    `--input-size`, `--tta`): those pass through."""
     given = {"lr": config.lr is not None, "lr_mult": config.lr_mult is not None,
-             "input_size": config.input_size is not None}
+             "input_size": config.input_size is not None, "tta": config.tta is not None}
     return {k: v for k, v in settings.items() if not given.get(k, False)}
 
 
