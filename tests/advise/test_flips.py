@@ -75,7 +75,7 @@ def _session(budget: float | None, held_out_seconds: float = 5.0):
     return SimpleNamespace(clock=Clock(budget, fixed_now), reasons=[], held_out_seconds=lambda: held_out_seconds)
 
 
-@pytest.mark.parametrize("gain, keeps, budget, tta", [(2, True, 100.0, "flip"), (0, True, 100.0, None),
+@pytest.mark.parametrize("gain, keeps, budget, tta", [(2, True, 100.0, "flip"), (1, True, 100.0, None),
                                                       (3, False, 100.0, None), (2, True, 29.0, None)])
 def test_a_frozen_plan_averages_over_flips_where_the_mirror_test_gains_images(gain, keeps, budget, tta):
     from transferlab.advise.advice import Plan

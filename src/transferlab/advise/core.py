@@ -24,7 +24,7 @@ from .dataset import MIN_PER_CLASS, dataset_facts, grey_share, load_for_advice
 from .decide import (choose_layer, finetune_sides, pick_candidate, quadrant, similarity_votes, size_class,
                      wants_class_weights)
 from .multitap import cached_layer_features, in_forward_order
-from .flips import FlipTest, flip_sentence, flip_test
+from .flips import TTA_MIN_GAIN, FlipTest, flip_sentence, flip_test
 from .plan import (describe_layer, every_layer_trial, fine_tuning_first, frozen_candidates, make_plan,
                    trial_candidate)
 from .session import Session
@@ -235,9 +235,9 @@ def _sweep_images(s: Session) -> ImageSet:
 
 def _with_test_time_flips(s: Session, plan: Plan, flips: FlipTest | None) -> Plan:
     """`plan` scoring with flip test-time views where averaging the mirror test's probe over each
-    held-out image and its mirror image got more of them right than the image alone (and the
+    held-out image and its mirror image got `TTA_MIN_GAIN` more of them right than the image alone (and the
     passes over val and test with both views fit the budget)."""
-    if flips is None or not flips.keeps_class or flips.averaged_gain < 1:
+    if flips is None or not flips.keeps_class or flips.averaged_gain < TTA_MIN_GAIN:
         return plan
     cost = TTA_VIEW_COUNTS["flip"] * s.held_out_seconds()
     if not s.clock.fits(plan.estimated_seconds + cost):

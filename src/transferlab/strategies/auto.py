@@ -30,6 +30,7 @@ from ..advise import Advice, AdviseOptions, advise
 from ..advise.backbone_choice import alternative_backbones
 from ..advise.candidates import Candidate
 from ..advise.core import NO_FLIP
+from ..advise.flips import TTA_MIN_GAIN
 from ..advise.budget import DEFAULT_BUDGET, format_seconds
 from ..advise.plan import trial_margin
 from ..advise.sweep import cv_folds
@@ -266,7 +267,7 @@ def _tta_record(right: dict[str, np.ndarray], seconds: dict[str, float]) -> dict
 
 def _test_time_views(ctx: RunContext, record: dict, seconds_left: float) -> tuple[str, str]:
     """The test-time mode the final scoring and the saved model use, and why: the one that gets
-    the most more of the trial's held-out images right than plain scoring (at least one; ties:
+    the most more of the trial's held-out images right than plain scoring (`TTA_MIN_GAIN` at least; ties:
     the fewer views), where scoring val and test with it fits `seconds_left` beside the scoring
     without views (val, test and the calibration's training images, at the trial's measured
     pace); else "none"."""
@@ -277,7 +278,7 @@ def _test_time_views(ctx: RunContext, record: dict, seconds_left: float) -> tupl
     plain = record["tta"]["none"]["seconds_per_image"] * (images + min(len(ctx.splits.train), CENTROID_IMAGES))
     mode, row = max(measured.items(), key=lambda item: (item[1]["gain"], -TTA_VIEW_COUNTS[item[0]]))
     held = f"{record['held_out_images']} held-out images"
-    if row["gain"] < 1:
+    if row["gain"] < TTA_MIN_GAIN:
         return "none", f"test-time views left out: none beat plain scoring on the trial's {held}"
     cost = row["seconds_per_image"] * images
     if plain + cost > seconds_left:
