@@ -286,3 +286,16 @@ def test_a_frozen_plan_with_test_time_flips_scores_the_run_with_them(split_folde
     assert summary["details"]["chosen_strategy"] in ("linear", "features", "features-aug")
     assert summary["tta"] == "flip" and summary["details"]["decision"]["tta"] == "flip"
     assert load_model(result.out).tta == "flip"
+
+
+def test_test_time_views_the_user_fixes_are_neither_measured_nor_replaced(split_folder, tiny_weights, tmp_path,
+                                                                         monkeypatch):
+    from transferlab.advise import plan
+
+    monkeypatch.setattr(plan, "TRIAL_BELOW", 1.01)
+    monkeypatch.setattr(plan, "TRIAL_MARGIN", -1.0)  # the trial is planned and wins
+    monkeypatch.setattr(plan, "TRIAL_MIN_IMAGES", -1.0)
+    result = train(_config(split_folder, tiny_weights, batch_size=8, epochs=2, tta="flip"), tmp_path / "run")
+    decision = result.summary["details"]["decision"]
+    assert set(decision["trial"]["tta"]) == {"none"}  # only the plain scoring the trial is judged on
+    assert result.summary["tta"] == decision["tta"] == "flip" and load_model(result.out).tta == "flip"

@@ -53,6 +53,7 @@ TRIAL_MARGIN, TRIAL_MIN_IMAGES = 0.01, 2
 # Where the budget cuts a trial's epochs short: one more epoch, each on a share of train, filling
 # this share of the time left, where that trains on this many times the images (else whole epochs).
 FILL_SHARE, PART_EPOCH_GAIN = 0.95, 1.1
+MIN_EPOCH_IMAGES = 256  # no epoch on a share below this: a few batches at any usual batch size
 # Views of each held-out image a winning trial's model is scored on: as it is, then flipped and cropped
 # (`strategies.auto.TTA_TRIED`) to choose test-time views.
 HELD_OUT_VIEWS = 1 + TTA_VIEW_COUNTS["flip"] + TTA_VIEW_COUNTS["crops"]
@@ -215,9 +216,11 @@ def trial_candidate(s: Session, layers: list, layer: str | None, similarity: str
     if baseline + margin > 1.0:
         return None, (f"No fine-tuning trial: {frozen.strategy} scores {baseline:.4f} on the held-out fold the "
                       f"trial is scored on, so no trial can beat it by the margin (+{margin:.4f}).")
+    held = sweep.samples // sweep.folds
     for size in sides:
         settings, why, cost = _finetune_setup(s, layers, layer, similarity, size)
-        reserve = max(fallback_seconds(s, frozen), s.evaluation_seconds(cost.throughput))
+        reserve = (max(fallback_seconds(s, frozen), s.evaluation_seconds(cost.throughput))
+                   + _view_scoring_seconds(cost.throughput, held))
         length, trial, final = _trial_epochs(s, settings, sweep, reserve, cost)
         if length is not None:
             break
@@ -228,7 +231,6 @@ def trial_candidate(s: Session, layers: list, layer: str | None, similarity: str
     if size != sides[0]:
         s.clock.give_up(f"fine-tuning at {sides[0] or s.base.preprocessing.input_size} px (it fits at {size} px)")
     chosen = {**settings, **length, "augment": "light"}
-    held = sweep.samples // sweep.folds
     then = ("the trial's model is the final one (a retrain on all of train for as many epochs does not fit)"
             if final is None else f"then fine-tunes on all of train (about {format_seconds(final)})")
     sentence = (f"The frozen base leaves headroom (CV {frozen.cv_mean:.4f} < {TRIAL_BELOW}): auto fine-tunes on "
@@ -287,9 +289,7 @@ def _trial_epochs(s: Session, settings: dict, sweep: SweepResult, reserve: float
     n = len(s.train) - held
     most = FINETUNE_EPOCHS if s.clock.budget is None else MAX_TRIAL_EPOCHS
     machine = cost.throughput
-    # scoring the held-out fold: as it is, then (a winning trial) with each test-time mode, decoded again
-    setup = (machine.extraction(min(n, HEAD_START_IMAGES)) + 2 * held * machine.decode
-             + HELD_OUT_VIEWS * held * machine.forward)
+    setup = machine.extraction(min(n, HEAD_START_IMAGES)) + machine.extraction(held)  # phase 1; held-out scoring
 
     def seconds(epochs: int, per_epoch: int | None = None) -> float:
         return cost.seconds(n, held, epochs, per_epoch) + setup
@@ -305,10 +305,17 @@ def _trial_epochs(s: Session, settings: dict, sweep: SweepResult, reserve: float
     return None, trial, None
 
 
+def _view_scoring_seconds(machine: Throughput, held: int) -> float:
+    """A winning trial's model scoring its `held` held-out images again with each test-time mode
+    (decoded once more): kept back with the trial's reserve, as the trial's epochs must leave it."""
+    return held * (machine.decode + (HELD_OUT_VIEWS - 1) * machine.forward)
+
+
 def _part_epochs(s: Session, epochs: int, n: int, seconds, reserve: float) -> int | None:
     """Training images per epoch for `epochs + 1` epochs that fill `FILL_SHARE` of the budget left
     before `reserve`, where that trains on at least `PART_EPOCH_GAIN` times the images of
-    `epochs` whole ones (`seconds(epochs, per_epoch)`: the trial's cost); else None.
+    `epochs` whole ones and each epoch on `MIN_EPOCH_IMAGES` at least (`seconds(epochs, per_epoch)`:
+    the trial's cost); else None.
 
     A budget that fits 2.8 epochs otherwise runs 2 and leaves most of an epoch's time unused
     (17,264 tiles: 120-160 s an epoch of a 600 s budget); 3 epochs of 93 % of train fill it.
@@ -318,7 +325,7 @@ def _part_epochs(s: Session, epochs: int, n: int, seconds, reserve: float) -> in
     per_image = (whole - half) / max(1, n - n // 2)  # seconds per image of each epoch, all epochs together
     room = FILL_SHARE * s.clock.left() - reserve - (whole - per_image * n)
     share = int(room / per_image) if per_image > 0 else n
-    if share >= n or more * share < PART_EPOCH_GAIN * epochs * n:
+    if share >= n or share < MIN_EPOCH_IMAGES or more * share < PART_EPOCH_GAIN * epochs * n:
         return None
     return share
 

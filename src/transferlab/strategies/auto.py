@@ -72,7 +72,7 @@ def run_auto(ctx: RunContext) -> StrategyOutcome:
         chosen = config.replace(strategy="finetune", backbone=advice.backbone, layer=None, budget=None,
                                 **_unless_given(trial.record["settings"], config))
         retrain = on_main(lambda: _retrain_seconds(ctx, trial.record, chosen.epochs))
-        if ctx.now() + retrain > deadline:
+        if on_main(lambda: ctx.now() + retrain > deadline):  # one decision for every rank
             outcome, retrain = _keep_trial_model(ctx, trial), 0.0
         tta, why = on_main(lambda: _test_time_views(ctx, trial.record, deadline - ctx.now() - retrain))
         ctx.notes.extend([f"auto: {why}"] if why else [])
@@ -91,7 +91,8 @@ def run_auto(ctx: RunContext) -> StrategyOutcome:
         with threadpool_limits(1, user_api="blas"):
             outcome = FIXED_RUNNERS[chosen.strategy](run_ctx)
     kept = trial is not None and trial.record["kept"]
-    outcome.tta = (tta if kept else chosen.tta) or "none"  # the trial's measured views, or the frozen plan's
+    # the user's views, else the trial's measured ones, else the frozen plan's (as the run's scoring takes them)
+    outcome.tta = config.tta or (tta if kept else chosen.tta) or "none"
     spent = ctx.now() - start
     ctx.notes.append(_budget_sentence(spent, budget))
     record = None if trial is None else trial.record
@@ -151,6 +152,7 @@ def _maybe_trial(ctx: RunContext, advice: Advice, candidate: Candidate, config: 
     baseline = frozen.fold_scores[0]
     margin = trial_margin(scored)
     kept = _beats(accuracy, baseline, margin)
+    trained = time.perf_counter() - start  # training and scoring as it is: what a retrain would repeat
     if kept and config.tta is None and candidate.settings.get("augment") != NO_FLIP:
         views = on_main(lambda: _held_out_scores(outcome.classifier, splits.val, config, TTA_TRIED))
         right, seconds = {**right, **views[0]}, {**seconds, **views[1]}
@@ -162,7 +164,7 @@ def _maybe_trial(ctx: RunContext, advice: Advice, candidate: Candidate, config: 
     record = {"finetune_accuracy": accuracy, "frozen_strategy": frozen.strategy, "frozen_accuracy": baseline,
               "margin": margin, "train_images": len(splits.train), "held_out_images": int(scored), "kept": kept,
               "epochs_run": len(epochs), "epoch_seconds": round(float(np.mean(epochs)), 2) if epochs else None,
-              "seconds": round(time.perf_counter() - start, 1), "sentence": sentence, "settings": candidate.settings,
+              "seconds": round(trained, 1), "sentence": sentence, "settings": candidate.settings,
               "final": "retrained on all of train" if kept else None, "tta": _tta_record(right, seconds)}
     return Trial(record, outcome, trial_ctx.notes, out)
 
@@ -228,10 +230,11 @@ def _budget_sentence(spent: float, budget: float) -> str:
 
 
 def _unless_given(settings: dict, config: TrainConfig) -> dict:
-    """`settings` without the rates, input side and test-time views the user chose (`--lr`, `--lr-mult`,
-    `--input-size`, `--tta`): those pass through."""
+    """`settings` without the rates, input side, test-time views and epoch length the user chose
+    (`--lr`, `--lr-mult`, `--input-size`, `--tta`, `--epoch-images`): those pass through."""
     given = {"lr": config.lr is not None, "lr_mult": config.lr_mult is not None,
-             "input_size": config.input_size is not None, "tta": config.tta is not None}
+             "input_size": config.input_size is not None, "tta": config.tta is not None,
+             "epoch_images": config.epoch_images is not None}
     return {k: v for k, v in settings.items() if not given.get(k, False)}
 
 
