@@ -132,6 +132,8 @@ def test_test_time_views_asked_for_score_val_and_become_the_models_default(split
     assert json.loads((result.out / "model.json").read_text())["tta"] == "crops"
     model = transferlab.load(result.out)
     assert model.tta == "crops" and len(model.predict_proba(str(split_folder / "val"))) == 12
+    evaluation = model.evaluate(str(split_folder / "val")).metrics  # as the run scored its validation split
+    assert evaluation.accuracy == result.val_accuracy and evaluation.loss == pytest.approx(result.summary["val"]["loss"])
 
 
 @pytest.mark.parametrize("unfreeze", [1, -1])  # on the frozen prefix's maps, and end to end

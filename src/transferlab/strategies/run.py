@@ -26,6 +26,7 @@ from ..evaluation.predictions import predict_paths
 from ..features import cached_features
 from ..features.cache import entry_path, feature_key
 from ..models.artifacts import describe, save_model
+from ..models.calibrated import Calibrated
 from ..models.classifier import Classifier
 from ..paths import RunDir, atomic_write_text
 from ..viz.render import plot_confusion, plot_curves, plot_reliability
@@ -168,7 +169,7 @@ def _finish(ctx: RunContext, outcome: StrategyOutcome, train_seconds: float) -> 
     classifier, classes = outcome.classifier, ctx.splits.classes
     tta = ctx.config.tta or outcome.tta or "none"  # the user's, else the strategy's
     eval_start = time.perf_counter()
-    outputs = {name: _outputs(ctx, classifier, images, "none" if name == "train" else tta) for name, images in
+    outputs = {name: _outputs(ctx, classifier, images) for name, images in
                (("train", _centroid_images(ctx, classifier)), ("val", ctx.splits.val), ("test", ctx.splits.test))
                if images is not None and len(images)}
     calibration, reason = fit_calibration(outputs["train"], outputs["val"], len(classes))
@@ -176,7 +177,9 @@ def _finish(ctx: RunContext, outcome: StrategyOutcome, train_seconds: float) -> 
                calibration)
     scored = {name: out for name, out in outputs.items() if name != "train"}
     calibration_entry, bins = calibration_summary(calibration, reason, scored)
-    evaluations = {name: _evaluate(ctx, out, calibration.temperature) for name, out in scored.items()}
+    evaluations = {name: _evaluate(ctx, out, calibration.temperature) if tta == "none"
+                   else _evaluate_with_views(ctx, Calibrated(classifier, calibration), out, tta)
+                   for name, out in scored.items()}
     val = evaluations["val"]
     plot_confusion(val["result"].confusion, list(classes), ctx.files.confusion)
     plot_reliability(bins, ctx.files.reliability)
@@ -214,22 +217,21 @@ def _centroid_images(ctx: RunContext, classifier: Classifier) -> ImageSet:
     return train.subset(stratified_subsample(np.asarray(train.labels), CENTROID_IMAGES, ctx.config.seed).tolist())
 
 
-def _outputs(ctx: RunContext, classifier: Classifier, images, tta: str = "none") -> SplitOutputs:
+def _outputs(ctx: RunContext, classifier: Classifier, images) -> SplitOutputs:
     """Logits and pooled features of one split, from the feature cache (keyed by the parameters:
-    a fine-tuned base gets entries of its own, a frozen one reuses training's); with `tta`, the
-    logits average the whole classifier's probabilities over the test-time views."""
+    a fine-tuned base gets entries of its own, a frozen one reuses training's)."""
     feats = cached_features(classifier.backbone, images, classifier.layer, classifier.preprocessing,
                             replace(ctx.extraction(), progress=False))
-    if classifier.head is not None and tta == "none":
+    if classifier.head is not None:
         head = classifier.head.eval()
         with torch.no_grad():
             x = torch.as_tensor(feats.features).to(next(head.parameters()).device)
             logits = head(x).float().cpu().numpy()
         return SplitOutputs(logits, feats.features, feats.labels, tuple(feats.paths))
-    # a scratch CNN's top belongs to its backbone, and test-time views need the whole network: log-probabilities
+    # a scratch CNN's top belongs to its backbone: its logits need the whole network; log-probabilities
     # are logits up to a per-image constant, which neither softmax nor the temperature sees
     probs, paths, _ = predict_paths(classifier, feats.paths, classifier.preprocessing, device=ctx.config.device,
-                                    progress=ctx.progress, engine=ctx.config.engine, tta=tta)
+                                    progress=ctx.progress, engine=ctx.config.engine)
     row_of = {path: i for i, path in enumerate(feats.paths)}
     rows = [row_of[p] for p in paths]
     logits = np.log(np.clip(probs, 1e-30, None))
@@ -241,6 +243,17 @@ def _evaluate(ctx: RunContext, out: SplitOutputs, temperature: float) -> dict:
     probs, classes, paths = softmax(out.logits, temperature), list(ctx.splits.classes), list(out.paths)
     result = evaluate_predictions(out.labels, probs, classes, paths)
     return {"result": result, "top_losses": top_losses(out.labels, probs, paths, k=12, class_names=classes)}
+
+
+def _evaluate_with_views(ctx: RunContext, model: Calibrated, out: SplitOutputs, tta: str) -> dict:
+    """`_evaluate` with the probabilities averaged over the test-time views `tta`, exactly as the
+    saved model's predictions average them (the calibration was fitted without views)."""
+    probs, paths, _ = predict_paths(model, list(out.paths), model.classifier.preprocessing, device=ctx.config.device,
+                                    progress=ctx.progress, engine=ctx.config.engine, tta=tta)
+    label_of = dict(zip(out.paths, out.labels))
+    labels, classes = np.array([label_of[p] for p in paths]), list(ctx.splits.classes)
+    result = evaluate_predictions(labels, probs, classes, list(paths))
+    return {"result": result, "top_losses": top_losses(labels, probs, list(paths), k=12, class_names=classes)}
 
 
 def _columns(history: list[dict]) -> dict[str, list]:
