@@ -31,6 +31,7 @@ FLIP_DROP = 0.02
 # Test-time views are kept where they win at least this many held-out images more than they lose:
 # one is noise (flowers: flips won 1 of 120 held-out images, then lost 1 of 300 validation ones).
 TTA_MIN_GAIN = 2
+TTA_TRIED = ("flip", "crops")  # test-time modes a winning trial's model is scored with on its held-out fold
 MIRROR = resolve_augment([{"op": "hflip", "p": 1.0}]).canonical()
 
 

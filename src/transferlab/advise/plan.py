@@ -29,6 +29,7 @@ from .budget import format_seconds
 from .candidates import Candidate, cv_dense_head, features_aug_epochs, linear_candidate
 from .cost import Throughput, measure_throughput, measure_train_step, probe_seconds
 from .decide import MIN_FINETUNE_SIDE, finetune_settings, se_of
+from .flips import TTA_TRIED
 from .session import Session
 from .sweep import MAX_FOLDS, SweepResult, layer_label
 
@@ -54,9 +55,9 @@ TRIAL_MARGIN, TRIAL_MIN_IMAGES = 0.01, 2
 # this share of the time left, where that trains on this many times the images (else whole epochs).
 FILL_SHARE, PART_EPOCH_GAIN = 0.95, 1.1
 MIN_EPOCH_IMAGES = 256  # no epoch on a share below this: a few batches at any usual batch size
-# Views of each held-out image a winning trial's model is scored on: as it is, then flipped and cropped
-# (`strategies.auto.TTA_TRIED`) to choose test-time views.
-HELD_OUT_VIEWS = 1 + TTA_VIEW_COUNTS["flip"] + TTA_VIEW_COUNTS["crops"]
+# Views of each held-out image a winning trial's model is scored on: as it is, then with each
+# test-time mode it may choose.
+HELD_OUT_VIEWS = 1 + sum(TTA_VIEW_COUNTS[mode] for mode in TTA_TRIED)
 DECODE_ONCE_BYTES = 2 << 30  # as `features-aug`: decode the training images once below this
 EXPLORE_PASSES = 50_000  # without a budget: the most augmented images the advice extracts (~6 min on 2 cores)
 

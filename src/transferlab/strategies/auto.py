@@ -30,7 +30,7 @@ from ..advise import Advice, AdviseOptions, advise
 from ..advise.backbone_choice import alternative_backbones
 from ..advise.candidates import Candidate
 from ..advise.core import NO_FLIP
-from ..advise.flips import TTA_MIN_GAIN
+from ..advise.flips import TTA_MIN_GAIN, TTA_TRIED
 from ..advise.budget import DEFAULT_BUDGET, format_seconds
 from ..advise.plan import trial_margin
 from ..advise.sweep import cv_folds
@@ -38,9 +38,9 @@ from ..backbones import BackboneChoice
 from ..config import TrainConfig
 from ..data import ImageSet
 from ..engine.distributed import current_world, on_main
-from ..evaluation.calibration import CENTROID_IMAGES
 from ..data.decode import decode_images
 from ..data.transforms import TTA_VIEW_COUNTS
+from ..evaluation.calibration import CENTROID_IMAGES
 from ..evaluation.predictions import score_images
 from ..paths import RunDir
 from ..viz.render.advise import plot_depth_sweep
@@ -49,8 +49,6 @@ from .finetune import run_finetune
 from .registry import FIXED_RUNNERS
 
 log = logging.getLogger(__name__)
-
-TTA_TRIED = ("flip", "crops")  # test-time modes a winning trial's model is scored with on its held-out fold
 
 
 def run_auto(ctx: RunContext) -> StrategyOutcome:
