@@ -36,3 +36,10 @@ def test_whole_epochs_where_the_budget_does_not_cut_them():
     assert _trial_epochs(_session(None), {}, SWEEP, 0.0, COST)[0] == {"epochs": 5}  # no budget: finetune's default
     assert _trial_epochs(_session(1000.0), {}, SWEEP, 0.0, COST)[0] == {"epochs": 15}  # the most a trial runs
     assert _trial_epochs(_session(10.0), {}, SWEEP, 0.0, COST)[0] is None  # not even 2 epochs fit
+
+
+def test_a_trial_planned_past_the_fallback_only_where_the_fewest_epochs_fit_before_it():
+    # 2 epochs (16 s) fit before a 30 s fallback in a 50 s budget; 5 (40 s) fit before scoring (10 s)
+    assert _trial_epochs(_session(50.0), {}, SWEEP, 30.0, COST, 10.0)[0] == {"epochs": 5}
+    assert _trial_epochs(_session(50.0), {}, SWEEP, 30.0, COST)[0] == {"epochs": 2}  # no later deadline: 20 s left
+    assert _trial_epochs(_session(40.0), {}, SWEEP, 30.0, COST, 10.0)[0] is None  # 16 s do not fit before 30 s

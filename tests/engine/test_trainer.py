@@ -96,6 +96,18 @@ def test_a_deadline_stops_before_an_epoch_that_would_end_past_it(until, epochs_r
     assert len(state["history"]) == epochs_run and state.get("stopped", False) == (epochs_run < 8)
 
 
+@pytest.mark.parametrize("needed, epochs_run", [(0.0, 6), (1.01, 3)])
+def test_a_run_that_reaches_the_accuracy_earns_the_later_deadline(needed, epochs_run):
+    from transferlab.engine.callbacks import Ahead, Deadline
+
+    inputs, labels = _blobs(32)  # separable: validation accuracy reaches 0.0 at once, never 1.01
+    ticks = iter(range(0, 1000, 10))
+    deadline = Deadline(35.0, lambda: float(next(ticks)), Ahead(needed, 65.0))
+    trainer = _trainer(nn.Linear(4, 2), lr=0.1, optimizer="sgd", callbacks=[deadline])
+    state = trainer.fit(lambda epoch: _batches(inputs, labels), _batches(inputs, labels), epochs=8)
+    assert len(state["history"]) == epochs_run
+
+
 def test_stopped_run_stays_stopped_when_fit_again():
     from transferlab.engine.callbacks import EarlyStopping
 

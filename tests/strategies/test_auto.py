@@ -13,6 +13,7 @@ from transferlab.errors import TransferlabError
 from transferlab.evaluation.predictions import predict_paths
 from transferlab.models.artifacts import load_model
 from transferlab.strategies import train
+from transferlab.strategies.finetune import run_finetune
 
 
 def _config(data, weights, **changes) -> TrainConfig:
@@ -87,6 +88,39 @@ def test_auto_measures_fine_tuning_with_a_trial_when_frozen_features_leave_headr
     assert ("unfrozen_groups" in result.summary["details"]) is kept
     assert trial["final"] == ("retrained on all of train" if kept else None)  # the fixed clock: a retrain fits
     assert not (result.out / "trial").exists()
+
+
+def test_a_trial_that_leads_the_frozen_pick_may_train_into_the_fallbacks_time(split_folder, tiny_weights, tmp_path,
+                                                                               monkeypatch):
+    from transferlab.advise import plan
+    from transferlab.strategies import auto
+
+    monkeypatch.setattr(plan, "TRIAL_BELOW", 1.01)
+    monkeypatch.setattr(plan, "trial_margin", lambda held: -1.0)  # planned even after a perfect fold
+    monkeypatch.setattr(plan, "fallback_seconds", lambda *args: 100.0)  # the frozen pick's run: dearer than scoring
+    monkeypatch.setattr(plan, "is_last_trial", lambda settings: True)
+    seen = []
+    monkeypatch.setattr(auto, "run_finetune", lambda ctx: seen.append(ctx) or run_finetune(ctx))
+    result = train(_config(split_folder, tiny_weights, batch_size=8, epochs=1, budget=300.0), tmp_path / "run",
+                   now=fixed_now)
+    decision = result.summary["details"]["decision"]
+    trial, frozen = decision["trial"], next(c for c in decision["candidates"] if c["status"] == "chosen")
+    planned = next(c for c in decision["candidates"] if c["status"] == "trial")
+    assert planned["reserve_ahead_seconds"] < planned["reserve_seconds"]
+    ahead = seen[0].ahead  # the trial's context: a later deadline once it leads by the margin
+    assert ahead.accuracy == pytest.approx(frozen["fold_scores"][0] + auto.trial_margin(trial["held_out_images"]))
+    assert ahead.until - seen[0].deadline == pytest.approx(planned["reserve_seconds"] - planned["reserve_ahead_seconds"])
+    assert not trial["trained_into_reserve"]  # the fixed clock never moves past the first deadline
+
+
+def test_the_epoch_a_trial_first_led_is_counted_over_its_fine_tuning_epochs():
+    from transferlab.engine.callbacks import Ahead
+    from transferlab.strategies.auto import _led_after
+
+    history = [{"phase": "head", "val_acc": 0.95}, {"phase": "finetune", "val_acc": 0.8},
+               {"phase": "finetune", "val_acc": 0.92}, {"phase": "finetune", "val_acc": 0.91}]
+    assert _led_after(history, Ahead(0.9, 0.0)) == 2 and _led_after(history, Ahead(0.93, 0.0)) is None
+    assert _led_after(history, None) is None
 
 
 def test_a_sweep_on_a_subsample_still_gets_its_trial_on_the_same_folds(split_folder, tiny_weights, tmp_path,

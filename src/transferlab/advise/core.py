@@ -25,8 +25,8 @@ from .decide import (choose_layer, finetune_sides, pick_candidate, quadrant, sim
                      wants_class_weights)
 from .multitap import cached_layer_features, in_forward_order
 from .flips import TTA_MIN_GAIN, FlipTest, flip_sentence, flip_test
-from .plan import (describe_layer, every_layer_trial, fine_tuning_first, frozen_candidates, make_plan,
-                   trial_candidate)
+from .plan import (describe_layer, every_layer_trial, fine_tuning_first, frozen_candidates, is_last_trial,
+                   make_plan, trial_candidate)
 from .session import Session
 from .similarity import measure_similarity
 from ..data.scan import stratified_subsample
@@ -213,7 +213,7 @@ def _candidates(s: Session, sweep, layers, layer, train_features, cell: dict, si
     if finetune is None:
         return candidates, frozen
     trials = [finetune]
-    if finetune.settings.get("unfreeze") != -1:
+    if not is_last_trial(finetune.settings):
         second, second_reason = every_layer_trial(s, layers, layer, frozen, sweep, finetune)
         trials += [] if second is None else [second]
         s.reasons += [second_reason] if second_reason else []

@@ -220,9 +220,10 @@ def trial_candidate(s: Session, layers: list, layer: str | None, similarity: str
     held = sweep.samples // sweep.folds
     for size in sides:
         settings, why, cost = _finetune_setup(s, layers, layer, similarity, size)
-        reserve = (max(fallback_seconds(s, frozen), s.evaluation_seconds(cost.throughput))
-                   + _view_scoring_seconds(cost.throughput, held))
-        length, trial, final = _trial_epochs(s, settings, sweep, reserve, cost)
+        scoring = _scoring_seconds(s, cost.throughput, held)
+        reserve = max(fallback_seconds(s, frozen) + _view_scoring_seconds(cost.throughput, held), scoring)
+        ahead = scoring if is_last_trial(settings) else reserve
+        length, trial, final = _trial_epochs(s, settings, sweep, reserve, cost, ahead)
         if length is not None:
             break
     if length is None:
@@ -237,8 +238,10 @@ def trial_candidate(s: Session, layers: list, layer: str | None, similarity: str
     sentence = (f"The frozen base leaves headroom (CV {frozen.cv_mean:.4f} < {TRIAL_BELOW}): auto fine-tunes on "
                 f"{len(s.train) - held:,} training images for {_epochs_text(length)} as a trial (about "
                 f"{format_seconds(trial)}) and keeps fine-tuning only if it beats {frozen.strategy} on the "
-                f"CV's first held-out fold ({held:,} images); if it does, {then}. {why}")
-    return Candidate("finetune", chosen, None, None, (), trial, status="trial", reserve_seconds=reserve), sentence
+                f"CV's first held-out fold ({held:,} images); if it does, {then}.{_ahead_text(frozen, reserve, ahead)} "
+                f"{why}")
+    return Candidate("finetune", chosen, None, None, (), trial, status="trial", reserve_seconds=reserve,
+                     reserve_ahead_seconds=ahead), sentence
 
 
 def every_layer_trial(s: Session, layers: list, layer: str | None, frozen: Candidate, sweep: SweepResult,
@@ -251,15 +254,32 @@ def every_layer_trial(s: Session, layers: list, layer: str | None, frozen: Candi
     the last two groups lost to the frozen base, every layer at 5e-4 beat it by a point.
     """
     settings, why, cost = _finetune_setup(s, layers, layer, "different", first.settings.get("input_size"))
-    length, trial, _ = _trial_epochs(s, settings, sweep, first.estimated_seconds + first.reserve_seconds, cost)
+    ahead = _scoring_seconds(s, cost.throughput, sweep.samples // sweep.folds)
+    length, trial, _ = _trial_epochs(s, settings, sweep, first.estimated_seconds + first.reserve_seconds, cost,
+                                     first.estimated_seconds + ahead)
     if length is None:
         s.clock.give_up(f"a second fine-tuning trial with every layer (about {format_seconds(trial)} at "
                         f"{MIN_FINETUNE_EPOCHS} epochs, after the first)")
         return None, ""
     chosen = {**settings, **length, "augment": first.settings["augment"]}
-    return Candidate("finetune", chosen, None, None, (), trial, status="trial", reserve_seconds=first.reserve_seconds), (
+    return Candidate("finetune", chosen, None, None, (), trial, status="trial", reserve_seconds=first.reserve_seconds,
+                     reserve_ahead_seconds=ahead), (
         f"A second trial fine-tunes every layer at one rate for {_epochs_text(length)} (about {format_seconds(trial)}) "
-        f"on the same images; the better trial that beats {frozen.strategy} by the margin is kept.")
+        f"on the same images; the better trial that beats {frozen.strategy} by the margin is kept."
+        f"{_ahead_text(frozen, first.reserve_seconds, ahead)}")
+
+
+def is_last_trial(settings: dict) -> bool:
+    """Whether a first trial with `settings` is the last one: every layer trained (otherwise a second
+    trial with every layer may follow it, `every_layer_trial`)."""
+    return settings.get("unfreeze") == -1
+
+
+def _ahead_text(frozen: Candidate, reserve: float, ahead: float) -> str:
+    if ahead >= reserve:
+        return ""
+    return (f" Once it leads {frozen.strategy} by the margin on that fold, it trains on into the "
+            f"{format_seconds(reserve - ahead)} kept back for {frozen.strategy}.")
 
 
 def fallback_seconds(s: Session, frozen: Candidate) -> float:
@@ -275,12 +295,14 @@ def trial_margin(held_out: int) -> float:
     return max(TRIAL_MARGIN, TRIAL_MIN_IMAGES / max(1, held_out))
 
 
-def _trial_epochs(s: Session, settings: dict, sweep: SweepResult, reserve: float,
-                  cost: FinetuneCost) -> tuple[dict | None, float, float | None]:
+def _trial_epochs(s: Session, settings: dict, sweep: SweepResult, reserve: float, cost: FinetuneCost,
+                  ahead: float | None = None) -> tuple[dict | None, float, float | None]:
     """The most epochs (up to `MAX_TRIAL_EPOCHS`; without a budget `FINETUNE_EPOCHS`) whose trial
-    and what must follow it (`reserve`: the frozen fallback, or scoring the trial's model) fit
-    the budget; None if even the fewest do not. Where the budget cuts the epochs short, one more
-    on a share of train each (`_part_epochs`) where that trains on more images in all.
+    and what must follow it fit the budget; None if the fewest do not fit before `reserve` (the
+    frozen fallback, or scoring the trial's model). The length is planned before `ahead` (default
+    `reserve`): a trial that leads the frozen pick needs no fallback, and one that does not by
+    then stops at `reserve` (`engine.callbacks.Ahead`). Where the budget cuts the epochs short,
+    one more on a share of train each (`_part_epochs`) where that trains on more images in all.
 
     Returns ({"epochs": E} and maybe "epoch_images", trial seconds, seconds of a retrain on all of
     train at that length, or None where it would not fit after the trial: the trial's model is
@@ -291,19 +313,27 @@ def _trial_epochs(s: Session, settings: dict, sweep: SweepResult, reserve: float
     most = FINETUNE_EPOCHS if s.clock.budget is None else MAX_TRIAL_EPOCHS
     machine = cost.throughput
     setup = machine.extraction(min(n, HEAD_START_IMAGES)) + machine.extraction(held)  # phase 1; held-out scoring
+    ahead = reserve if ahead is None else min(ahead, reserve)
 
     def seconds(epochs: int, per_epoch: int | None = None) -> float:
         return cost.seconds(n, held, epochs, per_epoch) + setup
 
-    for epochs in range(most, MIN_FINETUNE_EPOCHS - 1, -1):
-        trial, length = seconds(epochs), {"epochs": epochs}
-        if s.clock.fits(trial + reserve):
-            share = _part_epochs(s, epochs, n, seconds, reserve) if epochs < most else None
-            if share is not None:
-                length, trial = {"epochs": epochs + 1, "epoch_images": share}, seconds(epochs + 1, share)
-            final = finetune_seconds(s, {**settings, **length}, cost)
-            return length, trial, final if s.clock.fits(trial + final + reserve) else None
-    return None, trial, None
+    least = seconds(MIN_FINETUNE_EPOCHS)
+    if not s.clock.fits(least + reserve):
+        return None, least, None
+    epochs = next((e for e in range(most, MIN_FINETUNE_EPOCHS, -1) if s.clock.fits(seconds(e) + ahead)),
+                  MIN_FINETUNE_EPOCHS)
+    trial, length = seconds(epochs), {"epochs": epochs}
+    share = _part_epochs(s, epochs, n, seconds, ahead) if epochs < most else None
+    if share is not None:
+        length, trial = {"epochs": epochs + 1, "epoch_images": share}, seconds(epochs + 1, share)
+    final = finetune_seconds(s, {**settings, **length}, cost)
+    return length, trial, final if s.clock.fits(trial + final + ahead) else None
+
+
+def _scoring_seconds(s: Session, machine: Throughput, held: int) -> float:
+    """What must follow a winning trial: its model's final scoring, and its views of the `held` held-out images."""
+    return s.evaluation_seconds(machine) + _view_scoring_seconds(machine, held)
 
 
 def _view_scoring_seconds(machine: Throughput, held: int) -> float:

@@ -7,6 +7,7 @@ import io
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 from tqdm.auto import tqdm
 
@@ -83,20 +84,33 @@ class ResumableState:
         save_training_state(self.path, trainer.model, trainer.optimizer, trainer.state)
 
 
+class Ahead(NamedTuple):
+    """A later deadline a run earns once its validation accuracy reaches `accuracy`: `auto`'s
+    trial, once it beats the frozen pick by the margin, needs no time kept back for that pick."""
+
+    accuracy: float
+    until: float
+
+
 class Deadline:
-    """Stops when another epoch as long as the last would end after `until` (on the `now` clock).
+    """Stops when another epoch as long as the last would end after `until` (on the `now` clock),
+    or after `ahead.until` from the first epoch whose validation accuracy reaches `ahead.accuracy`.
 
     `auto`'s budget: an estimate that was too low costs epochs, not the budget. The epoch is
     timed on the same clock, so a clock that does not move (the tests') never stops a run.
     """
 
-    def __init__(self, until: float, now: Callable[[], float]):
-        self.until, self.now = until, now
+    def __init__(self, until: float, now: Callable[[], float], ahead: Ahead | None = None):
+        self.until, self.now, self.ahead = until, now, ahead
         self.last = now()
 
     def on_epoch_end(self, trainer, row: dict) -> None:
         now = self.now()
         epoch, self.last = now - self.last, now
+        if self.ahead is not None and row["val_acc"] >= self.ahead.accuracy:
+            log.info("validation accuracy %.4f reached %.4f: training may go on %.0f s longer", row["val_acc"],
+                     self.ahead.accuracy, self.ahead.until - self.until)
+            self.until, self.ahead = max(self.until, self.ahead.until), None
         if now + epoch > self.until:
             log.info("stopping after epoch %d: another would end past the time budget", row["epoch"] + 1)
             trainer.should_stop = True

@@ -37,6 +37,7 @@ from ..advise.sweep import cv_folds
 from ..backbones import BackboneChoice
 from ..config import TrainConfig
 from ..data import ImageSet
+from ..engine.callbacks import Ahead
 from ..engine.distributed import current_world, on_main
 from ..data.decode import decode_images
 from ..data.transforms import TTA_VIEW_COUNTS
@@ -49,6 +50,8 @@ from .finetune import run_finetune
 from .registry import FIXED_RUNNERS
 
 log = logging.getLogger(__name__)
+
+ROUNDING = 1e-9  # a margin of whole images met exactly counts as met
 
 
 def run_auto(ctx: RunContext) -> StrategyOutcome:
@@ -129,32 +132,42 @@ def _maybe_trial(ctx: RunContext, advice: Advice, candidate: Candidate, config: 
     rest of train as well); compare with the frozen pick on those held-out images.
 
     The trial may run until the advice's reserve before `deadline` (the frozen pick's run, or
-    scoring the trial's model): where it wins and a retrain on all of train would not fit as many
-    epochs, its model is the final one.
+    scoring the trial's model), and once it leads the frozen pick by the margin on the held-out
+    fold, until the reserve a winning trial needs: its model then stands in for the frozen pick.
+    Where it wins and a retrain on all of train would not fit as many epochs, its model is the
+    final one.
     """
     start, frozen = time.perf_counter(), advice.chosen
     swept = _swept(ctx.splits.train, advice.sweep.paths)
     _, held = cv_folds(np.asarray(swept.labels), config.seed)[0]  # the sweep's and candidates' first fold
     held_out = swept.subset(held.tolist())
+    baseline, margin = frozen.fold_scores[0], trial_margin(len(held_out))
+    stop = deadline - candidate.reserve_seconds
+    ahead = (Ahead(baseline + margin - ROUNDING, deadline - candidate.reserve_ahead_seconds)
+             if candidate.reserve_ahead_seconds < candidate.reserve_seconds else None)
     splits = dataclasses.replace(ctx.splits, train=ctx.splits.train.without(set(held_out.paths)), val=held_out,
                                  test=None, val_from_train=True)
     trial_config = config.replace(strategy="finetune", backbone=advice.backbone, layer=None, budget=None,
                                   **_unless_given(candidate.settings, config))
     out.mkdir(parents=True, exist_ok=True)
     trial_ctx = dataclasses.replace(ctx, config=trial_config, out=out, splits=splits, resume=False, notes=[],
-                                    deadline=deadline - candidate.reserve_seconds)
+                                    deadline=stop, ahead=ahead)
     with threadpool_limits(1, user_api="blas"):
         outcome = run_finetune(trial_ctx)
+    # it led the frozen pick by the margin and trained on into the fallback's time: no fallback fits now
+    overran = _led_after(outcome.history, ahead) is not None and on_main(lambda: ctx.now() > stop)
     right, seconds = on_main(lambda: _held_out_scores(outcome.classifier, splits.val, config, ("none",)))
     accuracy, scored = float(right["none"].mean()), len(right["none"])
-    baseline = frozen.fold_scores[0]
     margin = trial_margin(scored)
-    kept = _beats(accuracy, baseline, margin)
+    kept = _beats(accuracy, baseline, margin) or overran
     trained = time.perf_counter() - start  # training and scoring as it is: what a retrain would repeat
     if kept and config.tta is None and candidate.settings.get("augment") != NO_FLIP:
         views = on_main(lambda: _held_out_scores(outcome.classifier, splits.val, config, TTA_TRIED))
         right, seconds = {**right, **views[0]}, {**seconds, **views[1]}
     verdict = "fine-tuning kept" if kept else f"{frozen.strategy} kept"
+    if overran and not _beats(accuracy, baseline, margin):
+        verdict += (f" (its best epoch led by the margin during training and it trained on into the time kept "
+                    f"back for {frozen.strategy})")
     sentence = (f"fine-tuning trial on {len(splits.train)} training images scored {accuracy:.4f} on {scored} held-out "
                 f"ones against {baseline:.4f} for {frozen.strategy} (needs +{margin:.4f}): {verdict}")
     log.info("auto: %s", sentence)
@@ -163,14 +176,23 @@ def _maybe_trial(ctx: RunContext, advice: Advice, candidate: Candidate, config: 
               "margin": margin, "train_images": len(splits.train), "held_out_images": int(scored), "kept": kept,
               "epochs_run": len(epochs), "epoch_seconds": round(float(np.mean(epochs)), 2) if epochs else None,
               "seconds": round(trained, 1), "sentence": sentence, "settings": candidate.settings,
-              "final": "retrained on all of train" if kept else None, "tta": _tta_record(right, seconds)}
+              "final": "retrained on all of train" if kept else None, "tta": _tta_record(right, seconds),
+              "led_after_epoch": _led_after(outcome.history, ahead), "trained_into_reserve": overran}
     return Trial(record, outcome, trial_ctx.notes, out)
+
+
+def _led_after(history: list[dict], ahead: Ahead | None) -> int | None:
+    """The first fine-tuning epoch (from 1) in `history` whose validation accuracy reached `ahead`'s
+    (the trial earned the later deadline there); None if none did or there was no `ahead`."""
+    rows = [row for row in history if row["phase"] == "finetune"]
+    return next((k for k, row in enumerate(rows, start=1) if ahead is not None and row["val_acc"] >= ahead.accuracy),
+                None)
 
 
 def _beats(accuracy: float, baseline: float, margin: float) -> bool:
     """Whether `accuracy` beats `baseline` by `margin`; a margin of whole images met exactly counts
     (188/190 against 186/190 + 2/190 once lost to rounding: plant_leaves' every-layer trial)."""
-    return accuracy >= baseline + margin - 1e-9
+    return accuracy >= baseline + margin - ROUNDING
 
 
 def _retrain_seconds(ctx: RunContext, record: dict, epochs: int) -> float:

@@ -15,7 +15,7 @@ from ..backbones import Backbone, BackboneChoice, Preprocessing
 from ..config import TrainConfig
 from ..data import DataSplits
 from ..data.decode import decode_images
-from ..engine.callbacks import BestCheckpoint, CSVLogger, Deadline, EarlyStopping, ProgressBar, ResumableState
+from ..engine.callbacks import Ahead, BestCheckpoint, CSVLogger, Deadline, EarlyStopping, ProgressBar, ResumableState
 from ..engine.checkpoint import load_training_state
 from ..engine.distributed import current_world
 from ..engine.trainer import Trainer
@@ -42,6 +42,7 @@ class RunContext:
     now: Callable[[], float] = time.perf_counter  # the time source a budget is spent against
     # on `now`'s clock: no epoch starts that would end after it (auto's budget; one process only)
     deadline: float | None = None
+    ahead: Ahead | None = None  # a later deadline the run earns by its validation accuracy (auto's trial)
 
     @property
     def files(self) -> RunDir:
@@ -121,7 +122,7 @@ def standard_callbacks(ctx: RunContext, steps_per_epoch: int, earlier_rows: list
     world = current_world()
     if not world.is_main:
         return [EarlyStopping(ctx.config.patience)]
-    deadline = [] if ctx.deadline is None or world.active else [Deadline(ctx.deadline, ctx.now)]
+    deadline = [] if ctx.deadline is None or world.active else [Deadline(ctx.deadline, ctx.now, ctx.ahead)]
     return [
         ProgressBar(steps_per_epoch, enabled=ctx.progress),
         CSVLogger(ctx.files.metrics, earlier_rows),
