@@ -79,15 +79,41 @@ def _session(budget: float | None, held_out_seconds: float = 5.0):
                                                       (3, False, 100.0, None), (2, True, 29.0, None)])
 def test_a_frozen_plan_averages_over_flips_where_the_mirror_test_gains_images(gain, keeps, budget, tta):
     from transferlab.advise.advice import Plan
-    from transferlab.advise.core import _with_test_time_flips
+    from transferlab.advise.core import _with_test_time_views
 
     s = _session(budget)
     flips = FlipTest(0.90, 0.90 if keeps else 0.50, 100, 0.01, 0.92, gain)
-    plan = _with_test_time_flips(s, Plan("linear", {"layer": None}, 20.0), flips)  # + 10 s for two views of val
+    plan = _with_test_time_views(s, Plan("linear", {"layer": None}, 20.0), flips)  # + 10 s for two views of val
     assert plan.settings.get("tta") == tta
     assert plan.estimated_seconds == (30.0 if tta else 20.0)
     assert any("Test-time views" in r for r in s.reasons) is (tta is not None)
-    assert _with_test_time_flips(s, Plan("linear", {}, 20.0), None).settings == {}  # no mirror test
+    assert _with_test_time_views(s, Plan("linear", {}, 20.0), None).settings == {}  # no mirror test
+
+
+@pytest.mark.parametrize("flip, crops, budget, tta", [(2, 4, 100.0, "crops"), (3, 3, 100.0, "flip"),
+                                                      (2, 4, 45.0, "flip"), (1, 2, 100.0, "crops"),
+                                                      (1, None, 100.0, None)])
+def test_a_frozen_plan_takes_the_views_that_gain_most_and_fit(flip, crops, budget, tta):
+    from transferlab.advise.advice import Plan
+    from transferlab.advise.core import _with_test_time_views
+
+    s = _session(budget)  # val and test: 5 s a pass; crops take 6 passes (30 s), flips 2 (10 s)
+    flips = FlipTest(0.90, 0.90, 100, 0.01, 0.92, flip, 0.93, crops)
+    assert _with_test_time_views(s, Plan("linear", {}, 20.0), flips).settings.get("tta") == tta
+
+
+def test_views_rank_by_gain_then_by_fewer_views():
+    from transferlab.advise.flips import ranked_views
+
+    assert ranked_views({"flip": 2, "crops": 5}) == ["crops", "flip"]
+    assert ranked_views({"flip": 3, "crops": 3}) == ["flip", "crops"]
+    assert ranked_views({"flip": 1, "crops": 2}) == ["crops"] and ranked_views({"flip": -4}) == []
+
+
+def test_small_data_weighs_the_crops_views_too(split_folder, tiny_weights):
+    advice = _advise(split_folder, tiny_weights)
+    sentence = next(r for r in advice.reasons if r.startswith("Mirror test"))
+    assert "Averaged over the crops views" in sentence, sentence
 
 
 @pytest.mark.parametrize("accuracy, mirrored, se, keeps", [(0.95, 0.71, 0.03, False), (0.95, 0.91, 0.01, False),

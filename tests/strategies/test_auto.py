@@ -313,7 +313,7 @@ def test_a_frozen_plan_with_test_time_flips_scores_the_run_with_them(split_folde
 
     from transferlab.advise import core
 
-    monkeypatch.setattr(core, "_with_test_time_flips",
+    monkeypatch.setattr(core, "_with_test_time_views",
                         lambda s, plan, flips: replace(plan, settings={**plan.settings, "tta": "flip"}))
     result = train(_config(split_folder, tiny_weights), tmp_path / "run")
     summary = result.summary

@@ -24,7 +24,7 @@ from .dataset import MIN_PER_CLASS, dataset_facts, grey_share, load_for_advice
 from .decide import (choose_layer, finetune_sides, pick_candidate, quadrant, similarity_votes, size_class,
                      wants_class_weights)
 from .multitap import cached_layer_features, in_forward_order
-from .flips import TTA_MIN_GAIN, FlipTest, flip_sentence, flip_test
+from .flips import FlipTest, flip_sentence, flip_test, ranked_views
 from .plan import (describe_layer, every_layer_trial, fine_tuning_first, frozen_candidates, is_last_trial,
                    make_plan, trial_candidate)
 from .session import Session
@@ -188,26 +188,31 @@ def _measure_and_decide(s: Session, sample: list, facts) -> Advice:
     cell = quadrant(size, similar)
     s.reasons += [size_reason, similar_reason,
                   f"Quadrant {cell['cell']}: the notes advise {cell['notes_advise']}.", layer_reason]
-    candidates, chosen = _candidates(s, sweep, layers, layer, features[layer], cell, _sides(s, facts))
-    flips = flip_test(s, sweep, layer, features[layer])  # flips in fine-tuning, and as test-time views
+    # flips in fine-tuning, and test-time views: measured first, so that the trial is planned on what is left
+    flips = flip_test(s, sweep, layer, features[layer], crops=size == "small")
     s.reasons.append(flip_sentence(flips, layer))
+    candidates, chosen = _candidates(s, sweep, layers, layer, features[layer], cell, _sides(s, facts),
+                                     _views_seconds(s, flips))
     if flips is not None and not flips.keeps_class:
         candidates = [replace(c, settings={**c.settings, "augment": NO_FLIP}) if c.strategy == "finetune" else c
                       for c in candidates]
-    plan = _with_test_time_flips(s, make_plan(s, chosen, wants_class_weights(facts)), flips)
+    plan = _with_test_time_views(s, make_plan(s, chosen, wants_class_weights(facts)), flips)
     s.reasons.append(_closing_sentence(s, plan, facts))
     marked = tuple(replace(c, status="chosen") if c is chosen else c for c in candidates)
     return Advice(s.data, s.base.name, s.backbone.weights, facts, plan, tuple(s.reasons), cell, votes, similarity,
                   sweep, marked, s.throughput, s.clock.to_dict(), tuple(s.warnings), s.clock.elapsed())
 
 
-def _candidates(s: Session, sweep, layers, layer, train_features, cell: dict, sides: list[int | None]):
+def _candidates(s: Session, sweep, layers, layer, train_features, cell: dict, sides: list[int | None],
+                views_seconds: float):
     """Frozen candidates compared by CV, the cheapest of the best chosen; fine-tuning (at the
-    first of the input `sides` that fits; None: the backbone's) measured by a trial."""
+    first of the input `sides` that fits; None: the backbone's) measured by a trial, which leaves
+    time for the frozen pick and its test-time views (`views_seconds`) should it lose."""
     candidates = frozen_candidates(s, sweep, layer, train_features, cell["size"] == "small")
     frozen, compare_reason = pick_candidate(candidates)
     s.reasons.append(compare_reason)
-    finetune, finetune_reason = trial_candidate(s, layers, layer, cell["similarity"], frozen, sweep, sides)
+    fallback = replace(frozen, estimated_seconds=frozen.estimated_seconds + views_seconds)
+    finetune, finetune_reason = trial_candidate(s, layers, layer, cell["similarity"], fallback, sweep, sides)
     if finetune_reason:
         s.reasons.append(finetune_reason)
     if finetune is None:
@@ -233,20 +238,32 @@ def _sweep_images(s: Session) -> ImageSet:
     return s.train.subset(stratified_subsample(np.asarray(s.train.labels), count, s.seed).tolist())
 
 
-def _with_test_time_flips(s: Session, plan: Plan, flips: FlipTest | None) -> Plan:
-    """`plan` scoring with flip test-time views where averaging the mirror test's probe over each
-    held-out image and its mirror image got `TTA_MIN_GAIN` more of them right than the image alone (and the
-    passes over val and test with both views fit the budget)."""
-    if flips is None or not flips.keeps_class or flips.averaged_gain < TTA_MIN_GAIN:
+def _views_seconds(s: Session, flips: FlipTest | None) -> float:
+    """What scoring val and test with the test-time views a frozen plan would take adds (`_with_test_time_views`)."""
+    modes = [] if flips is None or not flips.keeps_class else ranked_views(flips.gains())
+    return TTA_VIEW_COUNTS[modes[0]] * s.held_out_seconds() if modes else 0.0
+
+
+def _with_test_time_views(s: Session, plan: Plan, flips: FlipTest | None) -> Plan:
+    """`plan` scoring with the test-time views (`flip`, or on small data `crops`) that got at
+    least `TTA_MIN_GAIN` more of the mirror test's held-out images right than the image alone
+    with the probe (the most; ties: fewer views), where the passes over val and test with them fit
+    the budget."""
+    if flips is None or not flips.keeps_class:
         return plan
-    cost = TTA_VIEW_COUNTS["flip"] * s.held_out_seconds()
-    if not s.clock.fits(plan.estimated_seconds + cost):
-        s.clock.give_up(f"flip test-time views (scoring val and test twice more, about {format_seconds(cost)})")
-        return plan
-    s.reasons.append(f"Test-time views: averaging the probe over each of the mirror test's {flips.images} images and "
-                     f"its mirror image got {flips.averaged_gain} more of them right ({flips.averaged:.4f} against "
-                     f"{flips.accuracy:.4f}): predictions average over both.")
-    return replace(plan, settings={**plan.settings, "tta": "flip"}, estimated_seconds=plan.estimated_seconds + cost)
+    gains = flips.gains()
+    for mode in ranked_views(gains):
+        cost = TTA_VIEW_COUNTS[mode] * s.held_out_seconds()
+        if not s.clock.fits(plan.estimated_seconds + cost):
+            s.clock.give_up(f"{mode} test-time views (scoring val and test {TTA_VIEW_COUNTS[mode]} times, about "
+                            f"{format_seconds(cost)})")
+            continue
+        accuracy = flips.crops if mode == "crops" else flips.averaged
+        s.reasons.append(f"Test-time views: averaging the probe over the {TTA_VIEW_COUNTS[mode]} views of {mode} got "
+                         f"{gains[mode]} more of the mirror test's {flips.images} held-out images right "
+                         f"({accuracy:.4f} against {flips.accuracy:.4f}): predictions average over them.")
+        return replace(plan, settings={**plan.settings, "tta": mode}, estimated_seconds=plan.estimated_seconds + cost)
+    return plan
 
 
 def _closing_sentence(s: Session, plan: Plan, facts) -> str:

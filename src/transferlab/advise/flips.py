@@ -6,7 +6,10 @@ textures and micrographs lose next to nothing; digits and letters lose a lot, si
 "2" is no "2" (flip test-time augmentation cost digits 1.1 points, BENCHMARKS.md).
 
 The same two scorings give flip test-time augmentation's worth to a frozen base: the probe's
-probabilities averaged over each image and its mirror image, against the image alone.
+probabilities averaged over each image and its mirror image, against the image alone. On small
+data the probe also scores the six views of `--tta crops` (the centre crop, its mirror image and
+the four corner crops): crops gained 1.0-1.7 points with `linear` on flowers and plant_leaves
+(BENCHMARKS.md), and cost 6 passes over val and test.
 """
 
 from __future__ import annotations
@@ -17,10 +20,16 @@ from typing import NamedTuple
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ..data.augment import resolve_augment
+from ..data.decode import decode_images
+from ..data.transforms import TTA_VIEW_COUNTS
+from ..evaluation.predictions import score_images
 from ..features import AugmentedView, FeatureSet, cached_features
+from ..features.probes import probe_to_head
+from ..models.classifier import Classifier
 from .session import Session
 from .sweep import SweepResult, cv_folds, layer_label
 
@@ -44,15 +53,23 @@ class FlipTest(NamedTuple):
     se: float  # standard error of the paired difference
     averaged: float = 0.0
     averaged_gain: int = 0  # images the average gets right and the image alone wrong, minus the reverse
+    crops: float = 0.0  # the probe averaged over the six views of `--tta crops`
+    crops_gain: int | None = None  # as averaged_gain; None: not measured
+
+    def gains(self) -> dict[str, int]:
+        """The paired gain of each test-time mode measured."""
+        return {"flip": self.averaged_gain, **({} if self.crops_gain is None else {"crops": self.crops_gain})}
 
     @property
     def keeps_class(self) -> bool:
         return self.accuracy - self.mirrored <= max(FLIP_DROP, 2 * self.se)
 
 
-def flip_test(s: Session, sweep: SweepResult, layer: str | None, features: FeatureSet) -> FlipTest | None:
-    """The probe of the sweep's row at `layer`, scored on fold 0's images and their mirror images;
-    None where mirroring them does not fit the budget (or none could be read)."""
+def flip_test(s: Session, sweep: SweepResult, layer: str | None, features: FeatureSet,
+              crops: bool = False) -> FlipTest | None:
+    """The probe of the sweep's row at `layer`, scored on fold 0's images and their mirror images
+    (and with `crops`, where mirroring keeps the class and it fits the budget, averaged over the
+    crops views); None where mirroring them does not fit the budget (or none could be read)."""
     row = {p: i for i, p in enumerate(features.paths)}
     order = [row[p] for p in sweep.paths]
     x, y = features.features[order], np.asarray(features.labels)[order]
@@ -78,8 +95,39 @@ def flip_test(s: Session, sweep: SweepResult, layer: str | None, features: Featu
     both = classes[(probs + probs_mirrored).argmax(1)] == y[held]
     diff = plain.astype(float) - mirror
     se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else 0.0
-    gain = int(np.sum(both & ~plain) - np.sum(~both & plain))
-    return FlipTest(float(plain.mean()), float(mirror.mean()), len(held), se, float(both.mean()), gain)
+    test = FlipTest(float(plain.mean()), float(mirror.mean()), len(held), se, float(both.mean()), paired_gain(both, plain))
+    if not crops or not test.keeps_class or len(classes) != len(s.train.classes):
+        return test
+    head = probe_to_head(make_pipeline(scaler, probe), len(classes))
+    paths = [sweep.paths[i] for i in held]
+    return _with_crops(s, test, Classifier(s.base, head, layer), dict(zip(paths, y[held])), dict(zip(paths, plain)))
+
+
+def _with_crops(s: Session, test: FlipTest, classifier: Classifier, label_of: dict[str, int],
+                plain_of: dict[str, bool]) -> FlipTest:
+    """`test` with the probe (as `classifier`) scored on the held-out images of `label_of` averaged
+    over the crops views, against the image alone (`plain_of`); as it is where that pass does not
+    fit the budget."""
+    if not s.clock.fits(TTA_VIEW_COUNTS["crops"] * s.throughput.extraction(len(label_of))):
+        return test
+    pre = s.base.preprocessing
+    decoded, _ = decode_images(list(label_of), pre.resize_size, pre.interpolation)
+    probs, _ = score_images(classifier, decoded.images, pre, device=s.extraction.device, engine=s.extraction.engine,
+                            tta="crops")
+    hits = probs.argmax(1) == np.array([label_of[p] for p in decoded.paths])
+    alone = np.array([plain_of[p] for p in decoded.paths])
+    return test._replace(crops=float(hits.mean()), crops_gain=paired_gain(hits, alone))
+
+
+def ranked_views(gains: dict[str, int]) -> list[str]:
+    """The test-time modes whose paired gain is `TTA_MIN_GAIN` at least, best first (ties: fewer views)."""
+    kept = [mode for mode, gain in gains.items() if gain >= TTA_MIN_GAIN]
+    return sorted(kept, key=lambda mode: (-gains[mode], TTA_VIEW_COUNTS[mode]))
+
+
+def paired_gain(hits: np.ndarray, plain: np.ndarray) -> int:
+    """Images right in `hits` and wrong in `plain`, minus the reverse."""
+    return int(np.sum(hits & ~plain) - np.sum(~hits & plain))
 
 
 def flip_sentence(test: FlipTest | None, layer: str | None) -> str:
@@ -87,9 +135,10 @@ def flip_sentence(test: FlipTest | None, layer: str | None) -> str:
         return "Mirror test: not run (no time or no readable image for it); fine-tuning flips images as usual."
     verdict = ("mirroring keeps the class: fine-tuning flips images" if test.keeps_class else
                "mirroring changes the class: fine-tuning does not flip images")
+    crops = "" if test.crops_gain is None else f" Averaged over the crops views: {test.crops:.4f}."
     return (f"Mirror test ({test.images} held-out images, probe at {layer_label(layer)}): {test.accuracy:.4f} as they "
             f"are, {test.mirrored:.4f} mirrored (flips change the class beyond a drop of {100 * FLIP_DROP:.0f} points "
-            f"and two paired standard errors, {200 * test.se:.2f}): {verdict}.")
+            f"and two paired standard errors, {200 * test.se:.2f}): {verdict}.{crops}")
 
 
 def _images(s: Session, paths: list[str]):

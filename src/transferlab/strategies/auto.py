@@ -30,7 +30,7 @@ from ..advise import Advice, AdviseOptions, advise
 from ..advise.backbone_choice import alternative_backbones
 from ..advise.candidates import Candidate
 from ..advise.core import NO_FLIP
-from ..advise.flips import TTA_MIN_GAIN, TTA_TRIED
+from ..advise.flips import TTA_TRIED, paired_gain, ranked_views
 from ..advise.budget import DEFAULT_BUDGET, format_seconds
 from ..advise.plan import trial_margin
 from ..advise.sweep import cv_folds
@@ -284,31 +284,35 @@ def _tta_record(right: dict[str, np.ndarray], seconds: dict[str, float]) -> dict
     """Per test-time mode: held-out accuracy, images it gets right that plain scoring gets wrong
     minus the reverse (the paired gain), and seconds per image."""
     plain, count = right["none"], max(1, len(right["none"]))
-    return {mode: {"accuracy": round(float(hits.mean()), 4), "gain": int(np.sum(hits & ~plain) - np.sum(~hits & plain)),
+    return {mode: {"accuracy": round(float(hits.mean()), 4), "gain": paired_gain(hits, plain),
                    "seconds_per_image": seconds[mode] / count} for mode, hits in right.items()}
 
 
 def _test_time_views(ctx: RunContext, record: dict, seconds_left: float) -> tuple[str, str]:
-    """The test-time mode the final scoring and the saved model use, and why: the one that gets
-    the most more of the trial's held-out images right than plain scoring (`TTA_MIN_GAIN` at least; ties:
-    the fewer views), where scoring val and test with it fits `seconds_left` beside the scoring
-    without views (val, test and the calibration's training images, at the trial's measured
-    pace); else "none"."""
+    """The test-time mode the final scoring and the saved model use, and why: the first of
+    `ranked_views` (the most more of the trial's held-out images right than plain scoring,
+    `TTA_MIN_GAIN` at least; ties: the fewer views) whose scoring of val and test fits
+    `seconds_left` beside the scoring without views (val, test and the calibration's training
+    images, at the trial's measured pace); else "none"."""
     measured = {mode: row for mode, row in record.get("tta", {}).items() if mode != "none"}
     if not measured:
         return "none", ""
     images = len(ctx.splits.val) + (len(ctx.splits.test) if ctx.splits.test is not None else 0)
     plain = record["tta"]["none"]["seconds_per_image"] * (images + min(len(ctx.splits.train), CENTROID_IMAGES))
-    mode, row = max(measured.items(), key=lambda item: (item[1]["gain"], -TTA_VIEW_COUNTS[item[0]]))
     held = f"{record['held_out_images']} held-out images"
-    if row["gain"] < TTA_MIN_GAIN:
+    ranked = ranked_views({mode: row["gain"] for mode, row in measured.items()})
+    if not ranked:
         return "none", f"test-time views left out: none beat plain scoring on the trial's {held}"
-    cost = row["seconds_per_image"] * images
-    if plain + cost > seconds_left:
-        return "none", (f"test-time views ({mode}) left out: they got {row['gain']} more of the trial's {held} right, "
-                        f"but scoring val and test with them takes about {format_seconds(cost)}, past the budget")
-    return mode, (f"predictions average over test-time views ({mode}, {TTA_VIEW_COUNTS[mode]} per image): they got "
-                  f"{row['gain']} more of the trial's {held} right than plain scoring ({row['accuracy']:.4f})")
+    for mode in ranked:
+        row = measured[mode]
+        if plain + row["seconds_per_image"] * images <= seconds_left:
+            return mode, (f"predictions average over test-time views ({mode}, {TTA_VIEW_COUNTS[mode]} per image): "
+                          f"they got {row['gain']} more of the trial's {held} right than plain scoring "
+                          f"({row['accuracy']:.4f})")
+    mode, row = ranked[0], measured[ranked[0]]
+    return "none", (f"test-time views ({mode}) left out: they got {row['gain']} more of the trial's {held} right, "
+                    f"but scoring val and test with them takes about "
+                    f"{format_seconds(row['seconds_per_image'] * images)}, past the budget")
 
 
 def _plot_sweep(ctx: RunContext, advice: Advice) -> None:
