@@ -110,10 +110,11 @@ def test_views_rank_by_gain_then_by_fewer_views():
     assert ranked_views({"flip": 1, "crops": 2}) == ["crops"] and ranked_views({"flip": -4}) == []
 
 
-def test_small_data_weighs_the_crops_views_too(split_folder, tiny_weights):
+def test_small_data_weighs_the_crops_views_too_on_every_training_image(split_folder, tiny_weights):
     advice = _advise(split_folder, tiny_weights)
     sentence = next(r for r in advice.reasons if r.startswith("Mirror test"))
     assert "Averaged over the crops views" in sentence, sentence
+    assert f"({len(advice.sweep.paths)} held-out images" in sentence  # each fold's held-out images: all of them
 
 
 @pytest.mark.parametrize("accuracy, mirrored, se, keeps", [(0.95, 0.71, 0.03, False), (0.95, 0.91, 0.01, False),
@@ -121,3 +122,12 @@ def test_small_data_weighs_the_crops_views_too(split_folder, tiny_weights):
                                                            (0.95, 0.92, 0.02, True)])
 def test_mirroring_changes_the_class_beyond_two_points_and_two_standard_errors(accuracy, mirrored, se, keeps):
     assert FlipTest(accuracy, mirrored, 100, se).keeps_class is keeps
+
+
+def test_the_mirror_test_takes_folds_until_their_held_out_images_reach_its_count(monkeypatch):
+    from transferlab.advise import flips
+
+    monkeypatch.setattr(flips, "MIRROR_IMAGES", 500)
+    folds = [(np.arange(4), np.arange(count)) for count in (200, 200, 200, 200)]
+    assert len(flips._enough_folds(folds)) == 3  # 400 held-out images fall short, 600 reach it
+    assert len(flips._enough_folds(folds[:2])) == 2  # small data: every fold

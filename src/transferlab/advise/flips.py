@@ -1,7 +1,7 @@
 """Whether mirroring an image keeps its class, measured, so that fine-tuning flips only where it does.
 
-The sweep's probe at the chosen layer, fitted on the training part of the CV's first fold, is
-scored on that fold's held-out images and on the same images mirrored left-right. Photos,
+The sweep's probe at the chosen layer, fitted on the training part of each of the CV's first folds,
+is scored on that fold's held-out images and on the same images mirrored left-right. Photos,
 textures and micrographs lose next to nothing; digits and letters lose a lot, since a mirrored
 "2" is no "2" (flip test-time augmentation cost digits 1.1 points, BENCHMARKS.md).
 
@@ -20,7 +20,7 @@ from typing import NamedTuple
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ..data.augment import resolve_augment
@@ -41,11 +41,14 @@ FLIP_DROP = 0.02
 # one is noise (flowers: flips won 1 of 120 held-out images, then lost 1 of 300 validation ones).
 TTA_MIN_GAIN = 2
 TTA_TRIED = ("flip", "crops")  # test-time modes a winning trial's model is scored with on its held-out fold
+# The mirror test scores the held-out images of the CV's first folds until they reach this many:
+# on small data all of them (fold 0 alone was 120 images on flowers, too few to tell views apart).
+MIRROR_IMAGES = 800
 MIRROR = resolve_augment([{"op": "hflip", "p": 1.0}]).canonical()
 
 
 class FlipTest(NamedTuple):
-    """Fold 0's held-out accuracy on the images, on their mirror images, and averaged over both."""
+    """Held-out accuracy (the CV's first folds) on the images, on their mirror images, and averaged over both."""
 
     accuracy: float
     mirrored: float
@@ -67,55 +70,84 @@ class FlipTest(NamedTuple):
 
 def flip_test(s: Session, sweep: SweepResult, layer: str | None, features: FeatureSet,
               crops: bool = False) -> FlipTest | None:
-    """The probe of the sweep's row at `layer`, scored on fold 0's images and their mirror images
-    (and with `crops`, where mirroring keeps the class and it fits the budget, averaged over the
-    crops views); None where mirroring them does not fit the budget (or none could be read)."""
+    """The probe of the sweep's row at `layer`, fitted on the training part of each of the CV's
+    first folds (`_enough_folds`) and scored on the fold's held-out images as they are and
+    mirrored; with `crops`, where mirroring keeps the class and it fits the budget, also averaged
+    over the crops views. None where mirroring them does not fit the budget (or none could be read)."""
     row = {p: i for i, p in enumerate(features.paths)}
     order = [row[p] for p in sweep.paths]
     x, y = features.features[order], np.asarray(features.labels)[order]
-    train, held = cv_folds(y, s.seed)[0]
-    images = _images(s, [sweep.paths[i] for i in held])
+    folds = _enough_folds(cv_folds(y, s.seed))
+    images = _images(s, [sweep.paths[i] for _, held in folds for i in held])
     if not s.clock.fits(s.throughput.extraction(len(images))):
         return None
     mirrored = cached_features(s.base, images, layer, s.base.preprocessing, s.extraction,
                                view=AugmentedView(MIRROR, 0, s.seed))
     at = {p: i for i, p in enumerate(mirrored.paths)}
-    held = np.array([i for i in held if sweep.paths[i] in at], dtype=int)  # an image unreadable now is left out
+    C = next(r.C for r in sweep.rows if r.layer == layer)
+    # an image unreadable now is left out
+    probes = [FoldProbe(_fit_probe(x[train], y[train], C, s.seed),
+                        np.array([i for i in held if sweep.paths[i] in at], dtype=int)) for train, held in folds]
+    held = np.concatenate([probe.held for probe in probes])
     if not len(held):
         return None
-    flipped = mirrored.features[[at[sweep.paths[i]] for i in held]]
-    C = next(r.C for r in sweep.rows if r.layer == layer)
-    scaler = StandardScaler().fit(x[train])
-    with warnings.catch_warnings():  # an unconverged probe still compares the two fairly
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        probe = LogisticRegression(C=C, max_iter=300, random_state=s.seed).fit(scaler.transform(x[train]), y[train])
-    probs, probs_mirrored = probe.predict_proba(scaler.transform(x[held])), probe.predict_proba(scaler.transform(flipped))
-    classes = probe.classes_
-    plain, mirror = classes[probs.argmax(1)] == y[held], classes[probs_mirrored.argmax(1)] == y[held]
-    both = classes[(probs + probs_mirrored).argmax(1)] == y[held]
+    probs = np.concatenate([probe.pipeline.predict_proba(x[probe.held]) for probe in probes])
+    flipped = np.concatenate([probe.pipeline.predict_proba(mirrored.features[[at[sweep.paths[i]] for i in probe.held]])
+                              for probe in probes])
+    classes, labels = probes[0].pipeline.classes_, y[held]
+    plain, mirror = classes[probs.argmax(1)] == labels, classes[flipped.argmax(1)] == labels
+    both = classes[(probs + flipped).argmax(1)] == labels
     diff = plain.astype(float) - mirror
     se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else 0.0
     test = FlipTest(float(plain.mean()), float(mirror.mean()), len(held), se, float(both.mean()), paired_gain(both, plain))
-    if not crops or not test.keeps_class or len(classes) != len(s.train.classes):
+    if not crops or not test.keeps_class or not np.array_equal(classes, np.arange(len(s.train.classes))):
         return test
-    head = probe_to_head(make_pipeline(scaler, probe), len(classes))
     paths = [sweep.paths[i] for i in held]
-    return _with_crops(s, test, Classifier(s.base, head, layer), dict(zip(paths, y[held])), dict(zip(paths, plain)))
+    return _with_crops(s, test, layer, probes, sweep.paths, y, dict(zip(paths, plain)))
 
 
-def _with_crops(s: Session, test: FlipTest, classifier: Classifier, label_of: dict[str, int],
-                plain_of: dict[str, bool]) -> FlipTest:
-    """`test` with the probe (as `classifier`) scored on the held-out images of `label_of` averaged
-    over the crops views, against the image alone (`plain_of`); as it is where that pass does not
-    fit the budget."""
-    if not s.clock.fits(TTA_VIEW_COUNTS["crops"] * s.throughput.extraction(len(label_of))):
+class FoldProbe(NamedTuple):
+    """A CV fold's probe (standardisation, then logistic regression) and its held-out rows."""
+
+    pipeline: Pipeline
+    held: np.ndarray
+
+
+def _enough_folds(folds: list) -> list:
+    """The CV's first folds, until their held-out images reach `MIRROR_IMAGES` (small data: all
+    of them, so that every training image is scored once)."""
+    taken, images = [], 0
+    for fold in folds:
+        if images >= MIRROR_IMAGES:
+            break
+        taken.append(fold)
+        images += len(fold[1])
+    return taken
+
+
+def _fit_probe(x: np.ndarray, y: np.ndarray, C: float, seed: int) -> Pipeline:
+    with warnings.catch_warnings():  # an unconverged probe still compares the views fairly
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=300, random_state=seed)).fit(x, y)
+
+
+def _with_crops(s: Session, test: FlipTest, layer: str | None, probes: list[FoldProbe], paths: tuple[str, ...],
+                labels: np.ndarray, plain_of: dict[str, bool]) -> FlipTest:
+    """`test` with each fold's probe scored on its held-out images (rows of `paths`, `labels`)
+    averaged over the crops views, against the image alone (`plain_of`); as it is where that
+    pass does not fit the budget."""
+    if not s.clock.fits(TTA_VIEW_COUNTS["crops"] * s.throughput.extraction(len(plain_of))):
         return test
-    pre = s.base.preprocessing
-    decoded, _ = decode_images(list(label_of), pre.resize_size, pre.interpolation)
-    probs, _ = score_images(classifier, decoded.images, pre, device=s.extraction.device, engine=s.extraction.engine,
-                            tta="crops")
-    hits = probs.argmax(1) == np.array([label_of[p] for p in decoded.paths])
-    alone = np.array([plain_of[p] for p in decoded.paths])
+    pre, hits, alone = s.base.preprocessing, [], []
+    for probe in probes:
+        label_of = {paths[i]: labels[i] for i in probe.held}
+        decoded, _ = decode_images(list(label_of), pre.resize_size, pre.interpolation)
+        classifier = Classifier(s.base, probe_to_head(probe.pipeline, len(s.train.classes)), layer)
+        probs, _ = score_images(classifier, decoded.images, pre, device=s.extraction.device,
+                                engine=s.extraction.engine, tta="crops")
+        hits.append(probs.argmax(1) == np.array([label_of[p] for p in decoded.paths]))
+        alone.append(np.array([plain_of[p] for p in decoded.paths]))
+    hits, alone = np.concatenate(hits), np.concatenate(alone)
     return test._replace(crops=float(hits.mean()), crops_gain=paired_gain(hits, alone))
 
 
