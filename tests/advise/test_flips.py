@@ -131,3 +131,18 @@ def test_the_mirror_test_takes_folds_until_their_held_out_images_reach_its_count
     folds = [(np.arange(4), np.arange(count)) for count in (200, 200, 200, 200)]
     assert len(flips._enough_folds(folds)) == 3  # 400 held-out images fall short, 600 reach it
     assert len(flips._enough_folds(folds[:2])) == 2  # small data: every fold
+
+
+def test_the_corner_views_are_those_of_tta_crops():
+    import torch
+
+    from transferlab.advise.flips import CORNERS
+    from transferlab.backbones import Preprocessing
+    from transferlab.data.augment import train_transform
+    from transferlab.data.transforms import tta_views
+
+    pre = Preprocessing(input_size=16, crop_pct=0.8)  # resized to 20 px on the shorter side
+    image = torch.randint(0, 256, (3, 20, 26), dtype=torch.uint8)
+    crops = tta_views(pre, "crops")(image)  # the centre crop, its mirror, then the four corners
+    for at, corner in enumerate(CORNERS):
+        assert torch.equal(train_transform(pre, corner)(image), crops[2 + at])

@@ -92,13 +92,14 @@ def test_auto_measures_fine_tuning_with_a_trial_when_frozen_features_leave_headr
 
 def test_a_trial_that_leads_the_frozen_pick_may_train_into_the_fallbacks_time(split_folder, tiny_weights, tmp_path,
                                                                                monkeypatch):
-    from transferlab.advise import plan
+    from transferlab.advise import core, plan
     from transferlab.strategies import auto
 
     monkeypatch.setattr(plan, "TRIAL_BELOW", 1.01)
     monkeypatch.setattr(plan, "trial_margin", lambda held: -1.0)  # planned even after a perfect fold
     monkeypatch.setattr(plan, "fallback_seconds", lambda *args: 100.0)  # the frozen pick's run: dearer than scoring
-    monkeypatch.setattr(plan, "is_last_trial", lambda settings: True)
+    monkeypatch.setattr(plan, "is_last_trial", lambda settings: True)  # the first trial is the last
+    monkeypatch.setattr(core, "is_last_trial", lambda settings: True)
     seen = []
     monkeypatch.setattr(auto, "run_finetune", lambda ctx: seen.append(ctx) or run_finetune(ctx))
     result = train(_config(split_folder, tiny_weights, batch_size=8, epochs=1, budget=300.0), tmp_path / "run",
@@ -111,6 +112,34 @@ def test_a_trial_that_leads_the_frozen_pick_may_train_into_the_fallbacks_time(sp
     assert ahead.accuracy == pytest.approx(frozen["fold_scores"][0] + auto.trial_margin(trial["held_out_images"]))
     assert ahead.until - seen[0].deadline == pytest.approx(planned["reserve_seconds"] - planned["reserve_ahead_seconds"])
     assert not trial["trained_into_reserve"]  # the fixed clock never moves past the first deadline
+
+
+def test_a_trial_that_led_and_trained_into_the_fallbacks_time_is_kept(split_folder, tiny_weights, tmp_path,
+                                                                       monkeypatch):
+    from transferlab.advise import core, plan
+    from transferlab.strategies import auto
+
+    monkeypatch.setattr(plan, "TRIAL_BELOW", 1.01)
+    monkeypatch.setattr(plan, "trial_margin", lambda held: -1.0)
+    monkeypatch.setattr(plan, "fallback_seconds", lambda *args: 100.0)
+    monkeypatch.setattr(plan, "is_last_trial", lambda settings: True)
+    monkeypatch.setattr(core, "is_last_trial", lambda settings: True)
+    monkeypatch.setattr(auto, "trial_margin", lambda held: -1.0)  # every epoch leads
+    monkeypatch.setattr(auto, "_beats", lambda *args: False)  # and the final scoring misses the margin
+    clock = [0.0]
+
+    def trained_past_the_first_deadline(ctx):
+        outcome = run_finetune(ctx)
+        clock[0] = ctx.deadline + 1.0  # the trial ended after its first deadline, inside its later one
+        return outcome
+
+    monkeypatch.setattr(auto, "run_finetune", trained_past_the_first_deadline)
+    result = train(_config(split_folder, tiny_weights, batch_size=8, epochs=1, budget=300.0), tmp_path / "run",
+                   now=lambda: clock[0])
+    trial = result.summary["details"]["decision"]["trial"]
+    assert trial["led_after_epoch"] == 1 and trial["trained_into_reserve"] and trial["kept"]
+    assert "trained on into the time kept back" in trial["sentence"]
+    assert result.summary["details"]["chosen_strategy"] == "finetune"
 
 
 def test_the_epoch_a_trial_first_led_is_counted_over_its_fine_tuning_epochs():

@@ -39,7 +39,7 @@ class Candidate:
     estimated_seconds: float
     status: str = "compared"  # compared | chosen | trial | skipped: <why>
     reserve_seconds: float = 0.0  # a trial: what must be left when it ends (the frozen fallback, or scoring its model)
-    reserve_ahead_seconds: float = 0.0  # a trial: what must be left once it leads the frozen pick (scoring its model)
+    reserve_ahead_seconds: float | None = None  # a trial: what must be left once it leads the frozen pick (None: reserve_seconds)
 
     def to_dict(self) -> dict:
         return asdict(self)

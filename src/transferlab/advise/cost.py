@@ -37,7 +37,7 @@ class Throughput:
     device: str
     decode: float
     augment: float
-    forward: float  # eval transform + frozen forward pass
+    forward: float  # eval transform + frozen forward pass, per image of a long extraction (`_marginal`)
     train: float | None = None  # forward + backward, every parameter trainable; timed only when needed
 
     def to_dict(self) -> dict:
@@ -86,7 +86,6 @@ def probe_seconds(samples: int, dim: int, fits: int) -> float:
     return PROBE_SECONDS_PER_UNIT * samples * max(dim, 512) * fits
 
 
-
 def measure_throughput(backbone: Backbone, images: Sequence[torch.Tensor], decode_seconds: float,
                        options: ExtractionOptions = ExtractionOptions(), batch: int = 32) -> Throughput:
     """Time the augmentation transform on `batch` sample images, and the frozen forward pass per
@@ -109,8 +108,8 @@ def measure_throughput(backbone: Backbone, images: Sequence[torch.Tensor], decod
     engine = planned_engine(options.engine, OPENVINO_MIN_IMAGES)  # as a whole extraction runs
     timed = replace(options, batch_size=batch, compile=False, engine=engine, progress=False)
     extract_features(backbone, sample[:4], None, pre, replace(timed, batch_size=4))  # warm-up, export
-    one, several = (_best_of(2, partial(extract_features, backbone, part, None, pre, timed), 1, target)
-                    for part in (sample[:batch], sample))
+    one = _best_of(2, partial(extract_features, backbone, sample[:batch], None, pre, timed), 1, target)
+    several = _per_image(partial(extract_features, backbone, sample, None, pre, timed), 1, target)
     return Throughput(str(target), decode_seconds, augment, _marginal(one, several, batch, len(sample)), None)
 
 

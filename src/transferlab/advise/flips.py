@@ -24,12 +24,9 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ..data.augment import resolve_augment
-from ..data.decode import decode_images
 from ..data.transforms import TTA_VIEW_COUNTS
-from ..evaluation.predictions import score_images
 from ..features import AugmentedView, FeatureSet, cached_features
-from ..features.probes import probe_to_head
-from ..models.classifier import Classifier
+from .budget import format_seconds
 from .session import Session
 from .sweep import SweepResult, cv_folds, layer_label
 
@@ -45,6 +42,8 @@ TTA_TRIED = ("flip", "crops")  # test-time modes a winning trial's model is scor
 # on small data all of them (fold 0 alone was 120 images on flowers, too few to tell views apart).
 MIRROR_IMAGES = 800
 MIRROR = resolve_augment([{"op": "hflip", "p": 1.0}]).canonical()
+# the four corner crops of `--tta crops` (its other views: the image as it is, and MIRROR)
+CORNERS = tuple(resolve_augment([{"op": "corner", "at": at}]).canonical() for at in range(4))
 
 
 class FlipTest(NamedTuple):
@@ -73,7 +72,8 @@ def flip_test(s: Session, sweep: SweepResult, layer: str | None, features: Featu
     """The probe of the sweep's row at `layer`, fitted on the training part of each of the CV's
     first folds (`_enough_folds`) and scored on the fold's held-out images as they are and
     mirrored; with `crops`, where mirroring keeps the class and it fits the budget, also averaged
-    over the crops views. None where mirroring them does not fit the budget (or none could be read)."""
+    over the six views of `--tta crops`. None where mirroring them does not fit the budget (or
+    none could be read)."""
     row = {p: i for i, p in enumerate(features.paths)}
     order = [row[p] for p in sweep.paths]
     x, y = features.features[order], np.asarray(features.labels)[order]
@@ -81,29 +81,31 @@ def flip_test(s: Session, sweep: SweepResult, layer: str | None, features: Featu
     images = _images(s, [sweep.paths[i] for _, held in folds for i in held])
     if not s.clock.fits(s.throughput.extraction(len(images))):
         return None
-    mirrored = cached_features(s.base, images, layer, s.base.preprocessing, s.extraction,
-                               view=AugmentedView(MIRROR, 0, s.seed))
-    at = {p: i for i, p in enumerate(mirrored.paths)}
+    mirrored = _view_features(s, images, layer, MIRROR)
     C = next(r.C for r in sweep.rows if r.layer == layer)
-    # an image unreadable now is left out
     probes = [FoldProbe(_fit_probe(x[train], y[train], C, s.seed),
-                        np.array([i for i in held if sweep.paths[i] in at], dtype=int)) for train, held in folds]
-    held = np.concatenate([probe.held for probe in probes])
-    if not len(held):
+                        np.array([i for i in held if sweep.paths[i] in mirrored.row], dtype=int))  # readable now
+              for train, held in folds]
+    probes = [probe for probe in probes if len(probe.held)]
+    if not probes:
         return None
-    probs = np.concatenate([probe.pipeline.predict_proba(x[probe.held]) for probe in probes])
-    flipped = np.concatenate([probe.pipeline.predict_proba(mirrored.features[[at[sweep.paths[i]] for i in probe.held]])
-                              for probe in probes])
-    classes, labels = probes[0].pipeline.classes_, y[held]
+    paths = np.asarray(sweep.paths)
+    probs = _fold_probs(probes, lambda rows: x[rows])
+    flipped = _fold_probs(probes, lambda rows: mirrored.of(paths[rows]))
+    classes, labels = probes[0].pipeline.classes_, y[np.concatenate([probe.held for probe in probes])]
     plain, mirror = classes[probs.argmax(1)] == labels, classes[flipped.argmax(1)] == labels
     both = classes[(probs + flipped).argmax(1)] == labels
     diff = plain.astype(float) - mirror
     se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else 0.0
-    test = FlipTest(float(plain.mean()), float(mirror.mean()), len(held), se, float(both.mean()), paired_gain(both, plain))
-    if not crops or not test.keeps_class or not np.array_equal(classes, np.arange(len(s.train.classes))):
+    test = FlipTest(float(plain.mean()), float(mirror.mean()), len(labels), se, float(both.mean()),
+                    paired_gain(both, plain))
+    if not crops or not test.keeps_class:
         return test
-    paths = [sweep.paths[i] for i in held]
-    return _with_crops(s, test, layer, probes, sweep.paths, y, dict(zip(paths, plain)))
+    corners = _corner_probs(s, images, layer, probes, paths)
+    if corners is None:
+        return test
+    hits = classes[(probs + flipped + corners).argmax(1)] == labels
+    return test._replace(crops=float(hits.mean()), crops_gain=paired_gain(hits, plain))
 
 
 class FoldProbe(NamedTuple):
@@ -113,9 +115,19 @@ class FoldProbe(NamedTuple):
     held: np.ndarray
 
 
+class ViewFeatures(NamedTuple):
+    """Features of one view of some images, and each image's row."""
+
+    features: np.ndarray
+    row: dict[str, int]
+
+    def of(self, paths) -> np.ndarray:
+        return self.features[[self.row[p] for p in paths]]
+
+
 def _enough_folds(folds: list) -> list:
-    """The CV's first folds, until their held-out images reach `MIRROR_IMAGES` (small data: all
-    of them, so that every training image is scored once)."""
+    """The CV's first folds, until their held-out images reach `MIRROR_IMAGES` (on small data all
+    of them: every image of the sweep is scored once)."""
     taken, images = [], 0
     for fold in folds:
         if images >= MIRROR_IMAGES:
@@ -131,24 +143,30 @@ def _fit_probe(x: np.ndarray, y: np.ndarray, C: float, seed: int) -> Pipeline:
         return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=300, random_state=seed)).fit(x, y)
 
 
-def _with_crops(s: Session, test: FlipTest, layer: str | None, probes: list[FoldProbe], paths: tuple[str, ...],
-                labels: np.ndarray, plain_of: dict[str, bool]) -> FlipTest:
-    """`test` with each fold's probe scored on its held-out images (rows of `paths`, `labels`)
-    averaged over the crops views, against the image alone (`plain_of`); as it is where that
-    pass does not fit the budget."""
-    if not s.clock.fits(TTA_VIEW_COUNTS["crops"] * s.throughput.extraction(len(plain_of))):
-        return test
-    pre, hits, alone = s.base.preprocessing, [], []
-    for probe in probes:
-        label_of = {paths[i]: labels[i] for i in probe.held}
-        decoded, _ = decode_images(list(label_of), pre.resize_size, pre.interpolation)
-        classifier = Classifier(s.base, probe_to_head(probe.pipeline, len(s.train.classes)), layer)
-        probs, _ = score_images(classifier, decoded.images, pre, device=s.extraction.device,
-                                engine=s.extraction.engine, tta="crops")
-        hits.append(probs.argmax(1) == np.array([label_of[p] for p in decoded.paths]))
-        alone.append(np.array([plain_of[p] for p in decoded.paths]))
-    hits, alone = np.concatenate(hits), np.concatenate(alone)
-    return test._replace(crops=float(hits.mean()), crops_gain=paired_gain(hits, alone))
+def _fold_probs(probes: list[FoldProbe], features_of) -> np.ndarray:
+    """Each fold's probe on the features of its held-out rows (`features_of(rows)`), folds in order."""
+    return np.concatenate([probe.pipeline.predict_proba(features_of(probe.held)) for probe in probes])
+
+
+def _view_features(s: Session, images, layer: str | None, view: str) -> ViewFeatures:
+    """`images`' features at `layer` of the augmented view `view` (cached)."""
+    found = cached_features(s.base, images, layer, s.base.preprocessing, s.extraction,
+                            view=AugmentedView(view, 0, s.seed))
+    return ViewFeatures(found.features, {p: i for i, p in enumerate(found.paths)})
+
+
+def _corner_probs(s: Session, images, layer: str | None, probes: list[FoldProbe], paths: np.ndarray):
+    """The folds' probes summed over the four corner views of `--tta crops`; None where their
+    passes do not fit the budget or an image could not be read again."""
+    cost = len(CORNERS) * s.throughput.extraction(len(images))
+    if not s.clock.fits(cost):
+        s.clock.give_up(f"weighing crops test-time views (4 passes over {len(images):,} held-out images, about "
+                        f"{format_seconds(cost)})")
+        return None
+    views = [_view_features(s, images, layer, corner) for corner in CORNERS]
+    if any(p not in view.row for view in views for probe in probes for p in paths[probe.held]):
+        return None
+    return sum(_fold_probs(probes, lambda rows, view=view: view.of(paths[rows])) for view in views)
 
 
 def ranked_views(gains: dict[str, int]) -> list[str]:

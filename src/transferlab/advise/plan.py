@@ -20,6 +20,7 @@ import torch
 from ..data.augment import resolve_augment
 from ..data.decode import decode_images
 from ..data.transforms import TTA_VIEW_COUNTS
+from ..engine.distributed import current_world
 from ..features import AugmentedView, FeatureSet, cached_features
 from ..features.probes import DEFAULT_CS, HEAD_START_IMAGES
 from ..models.freezing import trainable_groups
@@ -222,8 +223,8 @@ def trial_candidate(s: Session, layers: list, layer: str | None, similarity: str
         settings, why, cost = _finetune_setup(s, layers, layer, similarity, size)
         scoring = _scoring_seconds(s, cost.throughput, held)
         reserve = max(fallback_seconds(s, frozen) + _view_scoring_seconds(cost.throughput, held), scoring)
-        ahead = scoring if is_last_trial(settings) else reserve
-        length, trial, final = _trial_epochs(s, settings, sweep, reserve, cost, ahead)
+        reserve_ahead = scoring if _trains_on_when_ahead(settings) else reserve
+        length, trial, final = _trial_epochs(s, settings, sweep, reserve, cost, reserve_ahead)
         if length is not None:
             break
     if length is None:
@@ -238,10 +239,10 @@ def trial_candidate(s: Session, layers: list, layer: str | None, similarity: str
     sentence = (f"The frozen base leaves headroom (CV {frozen.cv_mean:.4f} < {TRIAL_BELOW}): auto fine-tunes on "
                 f"{len(s.train) - held:,} training images for {_epochs_text(length)} as a trial (about "
                 f"{format_seconds(trial)}) and keeps fine-tuning only if it beats {frozen.strategy} on the "
-                f"CV's first held-out fold ({held:,} images); if it does, {then}.{_ahead_text(frozen, reserve, ahead)} "
-                f"{why}")
+                f"CV's first held-out fold ({held:,} images); if it does, {then}."
+                f"{_ahead_text(frozen, reserve, reserve_ahead)} {why}")
     return Candidate("finetune", chosen, None, None, (), trial, status="trial", reserve_seconds=reserve,
-                     reserve_ahead_seconds=ahead), sentence
+                     reserve_ahead_seconds=reserve_ahead), sentence
 
 
 def every_layer_trial(s: Session, layers: list, layer: str | None, frozen: Candidate, sweep: SweepResult,
@@ -254,19 +255,20 @@ def every_layer_trial(s: Session, layers: list, layer: str | None, frozen: Candi
     the last two groups lost to the frozen base, every layer at 5e-4 beat it by a point.
     """
     settings, why, cost = _finetune_setup(s, layers, layer, "different", first.settings.get("input_size"))
-    ahead = _scoring_seconds(s, cost.throughput, sweep.samples // sweep.folds)
+    scoring = _scoring_seconds(s, cost.throughput, sweep.samples // sweep.folds)
+    reserve_ahead = scoring if _trains_on_when_ahead(settings) else first.reserve_seconds
     length, trial, _ = _trial_epochs(s, settings, sweep, first.estimated_seconds + first.reserve_seconds, cost,
-                                     first.estimated_seconds + ahead)
+                                     first.estimated_seconds + reserve_ahead)
     if length is None:
         s.clock.give_up(f"a second fine-tuning trial with every layer (about {format_seconds(trial)} at "
                         f"{MIN_FINETUNE_EPOCHS} epochs, after the first)")
         return None, ""
     chosen = {**settings, **length, "augment": first.settings["augment"]}
     return Candidate("finetune", chosen, None, None, (), trial, status="trial", reserve_seconds=first.reserve_seconds,
-                     reserve_ahead_seconds=ahead), (
+                     reserve_ahead_seconds=reserve_ahead), (
         f"A second trial fine-tunes every layer at one rate for {_epochs_text(length)} (about {format_seconds(trial)}) "
         f"on the same images; the better trial that beats {frozen.strategy} by the margin is kept."
-        f"{_ahead_text(frozen, first.reserve_seconds, ahead)}")
+        f"{_ahead_text(frozen, first.reserve_seconds, reserve_ahead)}")
 
 
 def is_last_trial(settings: dict) -> bool:
@@ -275,11 +277,18 @@ def is_last_trial(settings: dict) -> bool:
     return settings.get("unfreeze") == -1
 
 
-def _ahead_text(frozen: Candidate, reserve: float, ahead: float) -> str:
-    if ahead >= reserve:
+def _trains_on_when_ahead(settings: dict) -> bool:
+    """Whether a trial with `settings` is planned to train on into the frozen fallback's time once
+    it leads (`engine.callbacks.Ahead`): the last trial, in one process (a distributed run has no
+    deadline callback to stop a trial that does not lead)."""
+    return is_last_trial(settings) and not current_world().active
+
+
+def _ahead_text(frozen: Candidate, reserve: float, reserve_ahead: float) -> str:
+    if reserve_ahead >= reserve:
         return ""
     return (f" Once it leads {frozen.strategy} by the margin on that fold, it trains on into the "
-            f"{format_seconds(reserve - ahead)} kept back for {frozen.strategy}.")
+            f"{format_seconds(reserve - reserve_ahead)} kept back for {frozen.strategy}.")
 
 
 def fallback_seconds(s: Session, frozen: Candidate) -> float:
@@ -296,12 +305,12 @@ def trial_margin(held_out: int) -> float:
 
 
 def _trial_epochs(s: Session, settings: dict, sweep: SweepResult, reserve: float, cost: FinetuneCost,
-                  ahead: float | None = None) -> tuple[dict | None, float, float | None]:
+                  reserve_ahead: float | None = None) -> tuple[dict | None, float, float | None]:
     """The most epochs (up to `MAX_TRIAL_EPOCHS`; without a budget `FINETUNE_EPOCHS`) whose trial
     and what must follow it fit the budget; None if the fewest do not fit before `reserve` (the
-    frozen fallback, or scoring the trial's model). The length is planned before `ahead` (default
-    `reserve`): a trial that leads the frozen pick needs no fallback, and one that does not by
-    then stops at `reserve` (`engine.callbacks.Ahead`). Where the budget cuts the epochs short,
+    frozen fallback, or scoring the trial's model). The length is planned before `reserve_ahead`
+    (default `reserve`): a trial that leads the frozen pick needs no fallback, and one that does
+    not by then stops at `reserve` (`engine.callbacks.Ahead`). Where the budget cuts the epochs short,
     one more on a share of train each (`_part_epochs`) where that trains on more images in all.
 
     Returns ({"epochs": E} and maybe "epoch_images", trial seconds, seconds of a retrain on all of
@@ -313,7 +322,7 @@ def _trial_epochs(s: Session, settings: dict, sweep: SweepResult, reserve: float
     most = FINETUNE_EPOCHS if s.clock.budget is None else MAX_TRIAL_EPOCHS
     machine = cost.throughput
     setup = machine.extraction(min(n, HEAD_START_IMAGES)) + machine.extraction(held)  # phase 1; held-out scoring
-    ahead = reserve if ahead is None else min(ahead, reserve)
+    ahead = reserve if reserve_ahead is None else min(reserve_ahead, reserve)
 
     def seconds(epochs: int, per_epoch: int | None = None) -> float:
         return cost.seconds(n, held, epochs, per_epoch) + setup

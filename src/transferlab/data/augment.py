@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 import yaml
 from torchvision.transforms import v2
+from torchvision.transforms.v2 import functional as F
 
 from ..backbones.preprocessing import Preprocessing
 from ..errors import TransferlabError, UnknownNameError, unknown_name
@@ -152,6 +153,23 @@ def _vflip(pre: Preprocessing, p: float) -> v2.Transform:
 def _crop(pre: Preprocessing, scale: tuple, ratio: tuple) -> v2.Transform:
     mode = interpolation_mode(pre.interpolation)
     return v2.RandomResizedCrop(pre.input_size, scale=scale, ratio=ratio, interpolation=mode, antialias=True)
+
+
+@register_op("corner", "the input-size square at one corner of the resized image (0 top-left, 1 top-right, "
+                       "2 bottom-left, 3 bottom-right): the corner views of `--tta crops`",
+             at=Param(0.0, 3.0, 0.0, help="which corner"))
+def _corner(pre: Preprocessing, at: float) -> Callable:
+    return _Corner(pre.input_size, int(at))
+
+
+class _Corner:
+    """The `size` square at corner `at` of a (C, H, W) image, in `five_crop`'s order (as `tta_views` takes it)."""
+
+    def __init__(self, size: int, at: int):
+        self.size, self.at = size, at
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        return F.five_crop(image, self.size)[self.at]
 
 
 @register_op("zoom", "zoom in or out by up to `amount` (scale drawn in [1 - amount, 1 + amount])",

@@ -93,8 +93,9 @@ class Ahead(NamedTuple):
 
 
 class Deadline:
-    """Stops when another epoch as long as the last would end after `until` (on the `now` clock),
-    or after `ahead.until` from the first epoch whose validation accuracy reaches `ahead.accuracy`.
+    """Stops when another epoch as long as the last would end after `until` (on the `now` clock).
+    From the end of the first epoch whose validation accuracy reaches `ahead.accuracy`, the limit
+    is `ahead.until` instead.
 
     `auto`'s budget: an estimate that was too low costs epochs, not the budget. The epoch is
     timed on the same clock, so a clock that does not move (the tests') never stops a run.

@@ -142,9 +142,7 @@ def _maybe_trial(ctx: RunContext, advice: Advice, candidate: Candidate, config: 
     _, held = cv_folds(np.asarray(swept.labels), config.seed)[0]  # the sweep's and candidates' first fold
     held_out = swept.subset(held.tolist())
     baseline, margin = frozen.fold_scores[0], trial_margin(len(held_out))
-    stop = deadline - candidate.reserve_seconds
-    ahead = (Ahead(baseline + margin - ROUNDING, deadline - candidate.reserve_ahead_seconds)
-             if candidate.reserve_ahead_seconds < candidate.reserve_seconds else None)
+    stop, ahead = deadline - candidate.reserve_seconds, _ahead(candidate, baseline + margin, deadline)
     splits = dataclasses.replace(ctx.splits, train=ctx.splits.train.without(set(held_out.paths)), val=held_out,
                                  test=None, val_from_train=True)
     trial_config = config.replace(strategy="finetune", backbone=advice.backbone, layer=None, budget=None,
@@ -154,11 +152,11 @@ def _maybe_trial(ctx: RunContext, advice: Advice, candidate: Candidate, config: 
                                     deadline=stop, ahead=ahead)
     with threadpool_limits(1, user_api="blas"):
         outcome = run_finetune(trial_ctx)
+    led = _led_after(outcome.history, ahead)
     # it led the frozen pick by the margin and trained on into the fallback's time: no fallback fits now
-    overran = _led_after(outcome.history, ahead) is not None and on_main(lambda: ctx.now() > stop)
+    overran = led is not None and on_main(lambda: ctx.now() > stop)
     right, seconds = on_main(lambda: _held_out_scores(outcome.classifier, splits.val, config, ("none",)))
     accuracy, scored = float(right["none"].mean()), len(right["none"])
-    margin = trial_margin(scored)
     kept = _beats(accuracy, baseline, margin) or overran
     trained = time.perf_counter() - start  # training and scoring as it is: what a retrain would repeat
     if kept and config.tta is None and candidate.settings.get("augment") != NO_FLIP:
@@ -177,16 +175,25 @@ def _maybe_trial(ctx: RunContext, advice: Advice, candidate: Candidate, config: 
               "epochs_run": len(epochs), "epoch_seconds": round(float(np.mean(epochs)), 2) if epochs else None,
               "seconds": round(trained, 1), "sentence": sentence, "settings": candidate.settings,
               "final": "retrained on all of train" if kept else None, "tta": _tta_record(right, seconds),
-              "led_after_epoch": _led_after(outcome.history, ahead), "trained_into_reserve": overran}
+              "led_after_epoch": led, "trained_into_reserve": overran}
     return Trial(record, outcome, trial_ctx.notes, out)
+
+
+def _ahead(candidate: Candidate, needed: float, deadline: float) -> Ahead | None:
+    """The later deadline a trial earns by reaching `needed` on its held-out fold: `deadline` less
+    what a winning trial must leave; None where that is no later than its first deadline."""
+    if candidate.reserve_ahead_seconds is None or candidate.reserve_ahead_seconds >= candidate.reserve_seconds:
+        return None
+    return Ahead(needed - ROUNDING, deadline - candidate.reserve_ahead_seconds)
 
 
 def _led_after(history: list[dict], ahead: Ahead | None) -> int | None:
     """The first fine-tuning epoch (from 1) in `history` whose validation accuracy reached `ahead`'s
     (the trial earned the later deadline there); None if none did or there was no `ahead`."""
+    if ahead is None:
+        return None
     rows = [row for row in history if row["phase"] == "finetune"]
-    return next((k for k, row in enumerate(rows, start=1) if ahead is not None and row["val_acc"] >= ahead.accuracy),
-                None)
+    return next((k for k, row in enumerate(rows, start=1) if row["val_acc"] >= ahead.accuracy), None)
 
 
 def _beats(accuracy: float, baseline: float, margin: float) -> bool:
@@ -208,8 +215,8 @@ def _retrain_seconds(ctx: RunContext, record: dict, epochs: int) -> float:
 
 
 def _frozen_fits(ctx: RunContext, advice: Advice, deadline: float) -> bool:
-    """Whether the frozen pick's run on all of train, as estimated, ends before `deadline`."""
-    return ctx.now() + advice.chosen.estimated_seconds <= deadline
+    """Whether the frozen plan's run on all of train (its test-time views included), as estimated, ends before `deadline`."""
+    return ctx.now() + advice.plan.estimated_seconds <= deadline
 
 
 def _on_swept_images(ctx: RunContext, advice: Advice) -> RunContext:
@@ -309,10 +316,8 @@ def _test_time_views(ctx: RunContext, record: dict, seconds_left: float) -> tupl
             return mode, (f"predictions average over test-time views ({mode}, {TTA_VIEW_COUNTS[mode]} per image): "
                           f"they got {row['gain']} more of the trial's {held} right than plain scoring "
                           f"({row['accuracy']:.4f})")
-    mode, row = ranked[0], measured[ranked[0]]
-    return "none", (f"test-time views ({mode}) left out: they got {row['gain']} more of the trial's {held} right, "
-                    f"but scoring val and test with them takes about "
-                    f"{format_seconds(row['seconds_per_image'] * images)}, past the budget")
+    return "none", (f"test-time views ({', '.join(ranked)}) left out: they got more of the trial's {held} right, "
+                    f"but scoring val and test with them would end past the budget")
 
 
 def _plot_sweep(ctx: RunContext, advice: Advice) -> None:
