@@ -142,6 +142,17 @@ def test_a_trial_that_led_and_trained_into_the_fallbacks_time_is_kept(split_fold
     assert result.summary["details"]["chosen_strategy"] == "finetune"
 
 
+@pytest.mark.parametrize("slack, settings, epochs", [(0.0, {"epochs": 6}, 6), (70.0, {"epochs": 6}, 13),
+                                                     (500.0, {"epochs": 6}, 15),
+                                                     (70.0, {"epochs": 6, "epoch_images": 300}, 6)])
+def test_a_trial_after_one_that_stopped_early_gets_the_epochs_its_time_buys(slack, settings, epochs):
+    from transferlab.advise.candidates import Candidate
+    from transferlab.strategies.auto import _lengthened
+
+    candidate = Candidate("finetune", settings, None, None, (), 60.0, status="trial")  # 10 s an epoch, as planned
+    assert _lengthened(candidate, slack).settings["epochs"] == epochs  # at most MAX_TRIAL_EPOCHS (15)
+
+
 def test_the_epoch_a_trial_first_led_is_counted_over_its_fine_tuning_epochs():
     from transferlab.engine.callbacks import Ahead
     from transferlab.strategies.auto import _led_after

@@ -46,6 +46,7 @@ class Advice:
     seconds: float = 0.0
     too_small: bool = False
     backbones: tuple[BackboneScore, ...] = ()  # compared by `choose_backbone`; empty: fixed
+    views_gain: float = 0.0  # what the plan's test-time views add to the frozen pick on the CV's first fold (a share)
 
     @property
     def trial(self) -> Candidate | None:

@@ -57,6 +57,12 @@ class FlipTest(NamedTuple):
     averaged_gain: int = 0  # images the average gets right and the image alone wrong, minus the reverse
     crops: float = 0.0  # the probe averaged over the six views of `--tta crops`
     crops_gain: int | None = None  # as averaged_gain; None: not measured
+    first_fold: tuple[int, int, int] = (0, 0, 0)  # the CV's first fold: held-out images, flip's and crops' gains
+
+    def first_fold_share(self, mode: str) -> float:
+        """What `mode` adds to the probe's accuracy on the CV's first held-out fold (a share)."""
+        images, flip, crops = self.first_fold
+        return (flip if mode == "flip" else crops) / images if images else 0.0
 
     def gains(self) -> dict[str, int]:
         """The paired gain of each test-time mode measured."""
@@ -86,6 +92,7 @@ def flip_test(s: Session, sweep: SweepResult, layer: str | None, features: Featu
     probes = [FoldProbe(_fit_probe(x[train], y[train], C, s.seed),
                         np.array([i for i in held if sweep.paths[i] in mirrored.row], dtype=int))  # readable now
               for train, held in folds]
+    first = len(probes[0].held)  # the CV's first fold, which a trial is scored on (0: none of it readable)
     probes = [probe for probe in probes if len(probe.held)]
     if not probes:
         return None
@@ -98,14 +105,15 @@ def flip_test(s: Session, sweep: SweepResult, layer: str | None, features: Featu
     diff = plain.astype(float) - mirror
     se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else 0.0
     test = FlipTest(float(plain.mean()), float(mirror.mean()), len(labels), se, float(both.mean()),
-                    paired_gain(both, plain))
+                    paired_gain(both, plain), first_fold=(first, paired_gain(both[:first], plain[:first]), 0))
     if not crops or not test.keeps_class:
         return test
     corners = _corner_probs(s, images, layer, probes, paths)
     if corners is None:
         return test
     hits = classes[(probs + flipped + corners).argmax(1)] == labels
-    return test._replace(crops=float(hits.mean()), crops_gain=paired_gain(hits, plain))
+    return test._replace(crops=float(hits.mean()), crops_gain=paired_gain(hits, plain),
+                         first_fold=(*test.first_fold[:2], paired_gain(hits[:first], plain[:first])))
 
 
 class FoldProbe(NamedTuple):

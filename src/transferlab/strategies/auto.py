@@ -32,7 +32,7 @@ from ..advise.candidates import Candidate
 from ..advise.core import NO_FLIP
 from ..advise.flips import TTA_TRIED, paired_gain, ranked_views
 from ..advise.budget import DEFAULT_BUDGET, format_seconds
-from ..advise.plan import trial_margin
+from ..advise.plan import MAX_TRIAL_EPOCHS, trial_margin
 from ..advise.sweep import cv_folds
 from ..backbones import BackboneChoice
 from ..config import TrainConfig
@@ -65,8 +65,7 @@ def run_auto(ctx: RunContext) -> StrategyOutcome:
     advice = on_main(lambda: advise(config.data, backbone, options, splits=ctx.splits))
     chosen = config.replace(**_unless_given(advice.config_changes(), config), budget=None)
     deadline = start + budget
-    trials = [_maybe_trial(ctx, advice, candidate, config, deadline, ctx.files.trial / str(k))
-              for k, candidate in enumerate(advice.trials, start=1)]
+    trials = _run_trials(ctx, advice, config, deadline)
     trial = _best(trials)
     outcome, tta = None, "none"
     if trial is not None and trial.record["kept"]:
@@ -118,6 +117,30 @@ class Trial(NamedTuple):
     folder: Path
 
 
+def _run_trials(ctx: RunContext, advice: Advice, config: TrainConfig, deadline: float) -> list[Trial]:
+    """The advice's trials in turn; one after a trial that ended before its planned time (an early
+    stop) gets the epochs that time buys (`_lengthened`)."""
+    trials, due = [], ctx.now()  # when each trial is planned to start: back to back from now
+    for k, candidate in enumerate(advice.trials, start=1):
+        slack = on_main(lambda: due - ctx.now())
+        due += candidate.estimated_seconds
+        trials.append(_maybe_trial(ctx, advice, _lengthened(candidate, slack), config, deadline, ctx.files.trial / str(k)))
+    return trials
+
+
+def _lengthened(candidate: Candidate, slack: float) -> Candidate:
+    """`candidate` with the epochs `slack` more seconds buy at its planned pace (its setup counted
+    in, so an underestimate), up to `MAX_TRIAL_EPOCHS`; as it is without slack or where each epoch
+    trains on a share of train (the budget already cut it short)."""
+    settings = candidate.settings
+    if slack <= 0 or settings.get("epoch_images"):
+        return candidate
+    per_epoch = candidate.estimated_seconds / settings["epochs"]
+    epochs = min(MAX_TRIAL_EPOCHS, settings["epochs"] + int(slack / per_epoch))
+    return dataclasses.replace(candidate, settings={**settings, "epochs": epochs},
+                               estimated_seconds=candidate.estimated_seconds + (epochs - settings["epochs"]) * per_epoch)
+
+
 def _best(trials: list[Trial]) -> Trial | None:
     """The most accurate trial that beat the frozen pick (ties: the first run); else the first."""
     kept = [t for t in trials if t.record["kept"]]
@@ -141,7 +164,8 @@ def _maybe_trial(ctx: RunContext, advice: Advice, candidate: Candidate, config: 
     swept = _swept(ctx.splits.train, advice.sweep.paths)
     _, held = cv_folds(np.asarray(swept.labels), config.seed)[0]  # the sweep's and candidates' first fold
     held_out = swept.subset(held.tolist())
-    baseline, margin = frozen.fold_scores[0], trial_margin(len(held_out))
+    # the frozen pick as it would run: with its test-time views
+    baseline, margin = frozen.fold_scores[0] + advice.views_gain, trial_margin(len(held_out))
     stop, ahead = deadline - candidate.reserve_seconds, _ahead(candidate, baseline + margin, deadline)
     splits = dataclasses.replace(ctx.splits, train=ctx.splits.train.without(set(held_out.paths)), val=held_out,
                                  test=None, val_from_train=True)
@@ -167,7 +191,7 @@ def _maybe_trial(ctx: RunContext, advice: Advice, candidate: Candidate, config: 
         verdict += (f" (its best epoch led by the margin during training and it trained on into the time kept "
                     f"back for {frozen.strategy})")
     sentence = (f"fine-tuning trial on {len(splits.train)} training images scored {accuracy:.4f} on {scored} held-out "
-                f"ones against {baseline:.4f} for {frozen.strategy} (needs +{margin:.4f}): {verdict}")
+                f"ones against {baseline:.4f} for {frozen.strategy}{_with_views(advice)} (needs +{margin:.4f}): {verdict}")
     log.info("auto: %s", sentence)
     epochs = [row["seconds"] for row in outcome.history if row["phase"] == "finetune"]
     record = {"finetune_accuracy": accuracy, "frozen_strategy": frozen.strategy, "frozen_accuracy": baseline,
@@ -177,6 +201,10 @@ def _maybe_trial(ctx: RunContext, advice: Advice, candidate: Candidate, config: 
               "final": "retrained on all of train" if kept else None, "tta": _tta_record(right, seconds),
               "led_after_epoch": led, "trained_into_reserve": overran}
     return Trial(record, outcome, trial_ctx.notes, out)
+
+
+def _with_views(advice: Advice) -> str:
+    return f" with its {advice.plan.settings['tta']} views" if advice.views_gain else ""
 
 
 def _ahead(candidate: Candidate, needed: float, deadline: float) -> Ahead | None:
