@@ -152,3 +152,4 @@ def test_what_views_add_on_the_first_fold_is_a_share_of_its_images():
     flips = FlipTest(0.9, 0.9, 500, 0.01, 0.91, 5, 0.92, 8, first_fold=(100, 2, 3))
     assert flips.first_fold_share("flip") == pytest.approx(0.02) and flips.first_fold_share("crops") == pytest.approx(0.03)
     assert FlipTest(0.9, 0.9, 500, 0.01).first_fold_share("flip") == 0.0  # the first fold not scored
+    assert flips.first_fold_share("none") == 0.0

@@ -150,7 +150,9 @@ def test_a_trial_after_one_that_stopped_early_gets_the_epochs_its_time_buys(slac
     from transferlab.strategies.auto import _lengthened
 
     candidate = Candidate("finetune", settings, None, None, (), 60.0, status="trial")  # 10 s an epoch, as planned
-    assert _lengthened(candidate, slack).settings["epochs"] == epochs  # at most MAX_TRIAL_EPOCHS (15)
+    config = TrainConfig(data="x")
+    assert _lengthened(candidate, slack, config).settings["epochs"] == epochs  # at most MAX_TRIAL_EPOCHS (15)
+    assert _lengthened(candidate, slack, config.replace(epoch_images=300)).settings["epochs"] == 6  # the user's share
 
 
 def test_the_epoch_a_trial_first_led_is_counted_over_its_fine_tuning_epochs():

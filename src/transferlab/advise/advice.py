@@ -46,7 +46,9 @@ class Advice:
     seconds: float = 0.0
     too_small: bool = False
     backbones: tuple[BackboneScore, ...] = ()  # compared by `choose_backbone`; empty: fixed
-    views_gain: float = 0.0  # what the plan's test-time views add to the frozen pick on the CV's first fold (a share)
+    # per test-time mode: what it adds on the CV's first fold (a share), the mirror test's probe
+    # standing in for the frozen pick
+    views_gains: tuple[tuple[str, float], ...] = ()
 
     @property
     def trial(self) -> Candidate | None:

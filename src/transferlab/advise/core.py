@@ -199,10 +199,10 @@ def _measure_and_decide(s: Session, sample: list, facts) -> Advice:
     plan = _with_test_time_views(s, make_plan(s, chosen, wants_class_weights(facts)), flips)
     s.reasons.append(_closing_sentence(s, plan, facts))
     marked = tuple(replace(c, status="chosen") if c is chosen else c for c in candidates)
-    gain = flips.first_fold_share(plan.settings["tta"]) if flips is not None and plan.settings.get("tta") else 0.0
+    gains = () if flips is None else tuple((mode, flips.first_fold_share(mode)) for mode in flips.gains())
     return Advice(s.data, s.base.name, s.backbone.weights, facts, plan, tuple(s.reasons), cell, votes, similarity,
                   sweep, marked, s.throughput, s.clock.to_dict(), tuple(s.warnings), s.clock.elapsed(),
-                  views_gain=gain)
+                  views_gains=gains)
 
 
 def _candidates(s: Session, sweep, layers, layer, train_features, cell: dict, sides: list[int | None],

@@ -62,7 +62,7 @@ class FlipTest(NamedTuple):
     def first_fold_share(self, mode: str) -> float:
         """What `mode` adds to the probe's accuracy on the CV's first held-out fold (a share)."""
         images, flip, crops = self.first_fold
-        return (flip if mode == "flip" else crops) / images if images else 0.0
+        return {"flip": flip, "crops": crops}.get(mode, 0) / images if images else 0.0
 
     def gains(self) -> dict[str, int]:
         """The paired gain of each test-time mode measured."""

@@ -120,23 +120,33 @@ class Trial(NamedTuple):
 def _run_trials(ctx: RunContext, advice: Advice, config: TrainConfig, deadline: float) -> list[Trial]:
     """The advice's trials in turn; one after a trial that ended before its planned time (an early
     stop) gets the epochs that time buys (`_lengthened`)."""
-    trials, due = [], ctx.now()  # when each trial is planned to start: back to back from now
+    trials, start = [], ctx.now()
+    due = start  # when each trial is planned to start: back to back from now
     for k, candidate in enumerate(advice.trials, start=1):
-        slack = on_main(lambda: due - ctx.now())
-        due += candidate.estimated_seconds
-        trials.append(_maybe_trial(ctx, advice, _lengthened(candidate, slack), config, deadline, ctx.files.trial / str(k)))
+        now = on_main(ctx.now)
+        # the time before it that earlier trials left unused, and no more than fits before its own deadline
+        slack = min(due - now, deadline - candidate.reserve_seconds - now - candidate.estimated_seconds)
+        single = not current_world().active  # a distributed trial has no deadline callback to stop it
+        longer = _lengthened(candidate, slack, config) if now > start and single else candidate
+        if longer is not candidate:
+            ctx.notes.append(f"auto: trial {k} lengthened from {candidate.settings['epochs']} to "
+                             f"{longer.settings['epochs']} epochs: the trials before it ended early")
+        due += longer.estimated_seconds
+        trials.append(_maybe_trial(ctx, advice, longer, config, deadline, ctx.files.trial / str(k)))
     return trials
 
 
-def _lengthened(candidate: Candidate, slack: float) -> Candidate:
+def _lengthened(candidate: Candidate, slack: float, config: TrainConfig) -> Candidate:
     """`candidate` with the epochs `slack` more seconds buy at its planned pace (its setup counted
     in, so an underestimate), up to `MAX_TRIAL_EPOCHS`; as it is without slack or where each epoch
-    trains on a share of train (the budget already cut it short)."""
+    trains on a share of train (the budget already cut it short, or the user chose it)."""
     settings = candidate.settings
-    if slack <= 0 or settings.get("epoch_images"):
-        return candidate
     per_epoch = candidate.estimated_seconds / settings["epochs"]
+    if slack <= 0 or per_epoch <= 0 or settings.get("epoch_images") or config.epoch_images:
+        return candidate
     epochs = min(MAX_TRIAL_EPOCHS, settings["epochs"] + int(slack / per_epoch))
+    if epochs == settings["epochs"]:
+        return candidate
     return dataclasses.replace(candidate, settings={**settings, "epochs": epochs},
                                estimated_seconds=candidate.estimated_seconds + (epochs - settings["epochs"]) * per_epoch)
 
@@ -165,7 +175,7 @@ def _maybe_trial(ctx: RunContext, advice: Advice, candidate: Candidate, config: 
     _, held = cv_folds(np.asarray(swept.labels), config.seed)[0]  # the sweep's and candidates' first fold
     held_out = swept.subset(held.tolist())
     # the frozen pick as it would run: with its test-time views
-    baseline, margin = frozen.fold_scores[0] + advice.views_gain, trial_margin(len(held_out))
+    baseline, margin = frozen.fold_scores[0] + _views_gain(advice, config), trial_margin(len(held_out))
     stop, ahead = deadline - candidate.reserve_seconds, _ahead(candidate, baseline + margin, deadline)
     splits = dataclasses.replace(ctx.splits, train=ctx.splits.train.without(set(held_out.paths)), val=held_out,
                                  test=None, val_from_train=True)
@@ -191,7 +201,8 @@ def _maybe_trial(ctx: RunContext, advice: Advice, candidate: Candidate, config: 
         verdict += (f" (its best epoch led by the margin during training and it trained on into the time kept "
                     f"back for {frozen.strategy})")
     sentence = (f"fine-tuning trial on {len(splits.train)} training images scored {accuracy:.4f} on {scored} held-out "
-                f"ones against {baseline:.4f} for {frozen.strategy}{_with_views(advice)} (needs +{margin:.4f}): {verdict}")
+                f"ones against {baseline:.4f} for {frozen.strategy}{_with_views(advice, config)} (needs +{margin:.4f}): "
+                f"{verdict}")
     log.info("auto: %s", sentence)
     epochs = [row["seconds"] for row in outcome.history if row["phase"] == "finetune"]
     record = {"finetune_accuracy": accuracy, "frozen_strategy": frozen.strategy, "frozen_accuracy": baseline,
@@ -203,8 +214,18 @@ def _maybe_trial(ctx: RunContext, advice: Advice, candidate: Candidate, config: 
     return Trial(record, outcome, trial_ctx.notes, out)
 
 
-def _with_views(advice: Advice) -> str:
-    return f" with its {advice.plan.settings['tta']} views" if advice.views_gain else ""
+def _frozen_views(advice: Advice, config: TrainConfig) -> str:
+    """The test-time mode the frozen plan would run with: the user's, else the plan's."""
+    return config.tta or advice.plan.settings.get("tta") or "none"
+
+
+def _views_gain(advice: Advice, config: TrainConfig) -> float:
+    """What the frozen plan's test-time views add on the CV's first fold (the mirror test's probe's gain)."""
+    return dict(advice.views_gains).get(_frozen_views(advice, config), 0.0)
+
+
+def _with_views(advice: Advice, config: TrainConfig) -> str:
+    return f" with its {_frozen_views(advice, config)} views" if _views_gain(advice, config) else ""
 
 
 def _ahead(candidate: Candidate, needed: float, deadline: float) -> Ahead | None:
