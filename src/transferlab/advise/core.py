@@ -192,7 +192,7 @@ def _measure_and_decide(s: Session, sample: list, facts) -> Advice:
     flips = flip_test(s, sweep, layer, features[layer], crops=size == "small")
     s.reasons.append(flip_sentence(flips, layer))
     candidates, chosen = _candidates(s, sweep, layers, layer, features[layer], cell, _sides(s, facts),
-                                     _views_seconds(s, flips))
+                                     _frozen_views_seconds(s, flips))
     if flips is not None and not flips.keeps_class:
         candidates = [replace(c, settings={**c.settings, "augment": NO_FLIP}) if c.strategy == "finetune" else c
                       for c in candidates]
@@ -240,7 +240,7 @@ def _sweep_images(s: Session) -> ImageSet:
     return s.train.subset(stratified_subsample(np.asarray(s.train.labels), count, s.seed).tolist())
 
 
-def _views_seconds(s: Session, flips: FlipTest | None) -> float:
+def _frozen_views_seconds(s: Session, flips: FlipTest | None) -> float:
     """What scoring val and test with the test-time views a frozen plan would take adds (`_with_test_time_views`)."""
     modes = [] if flips is None or not flips.keeps_class else ranked_views(flips.gains())
     return TTA_VIEW_COUNTS[modes[0]] * s.held_out_seconds() if modes else 0.0
